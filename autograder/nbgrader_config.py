@@ -1,0 +1,27 @@
+"""nbgrader configuration for the course (course root: this folder).
+
+Plain nbgrader commands work from here (`cd autograder && nbgrader ...`); the course's own tool,
+`python -m autograder grade ...`, loads this file and points the working folders elsewhere.
+"""
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+c = get_config()  # noqa: F821 (provided by traitlets when it loads this file)
+
+c.CourseDirectory.course_id = "dl-course"
+c.CourseDirectory.root = HERE
+c.CourseDirectory.source_directory = "../solutions"   # solutions/chNN/chNN.ipynb: the source
+c.CourseDirectory.release_directory = "../notebooks"  # notebooks/chNN/chNN.ipynb: what students get
+# SQLite by default (a file next to this one, git-ignored); PostgreSQL by URL for several graders:
+#   NBGRADER_DB_URL=postgresql://user:pass@host/gradebook
+c.CourseDirectory.db_url = os.environ.get("NBGRADER_DB_URL") or "sqlite:///" + os.path.join(HERE, "gradebook.db")
+
+# Every cell gets at most this long; a cell that runs over is interrupted and later cells still run.
+c.Execute.timeout = 120
+c.Execute.interrupt_on_timeout = True
+# A submission that deleted a test cell gets it back (graded, not left for manual grading).
+c.OverwriteCells.add_missing_cells = True
+# nbgrader scores a test cell with ANY stderr as 0. Drop stderr outputs made only of Python
+# warnings (torch's UserWarnings and the like), so a harmless warning does not cost points.
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = r"\A(?:[^\n]*\b\w*Warning: [^\n]*\n?(?:[ \t][^\n]*\n?)*)+\Z"

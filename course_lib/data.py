@@ -1,0 +1,85 @@
+"""Checksummed, cached downloads: the only way course code fetches data.
+
+    path = download("https://.../input.txt", sha256="86c4...")
+
+- The cache folder is COURSE_DATA_DIR, else ~/.cache/course_lib. A file already there with the
+  right checksum is used as is: no network.
+- COURSE_OFFLINE=1 forbids the network: a missing file is an error that says where to put it.
+- A download is written to a temporary file and moved into place only once its checksum matches,
+  so an interrupted or corrupted download never poisons the cache.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+
+class DownloadError(RuntimeError):
+    """A data file could not be had; the message says what to do."""
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("COURSE_DATA_DIR") or Path.home() / ".cache" / "course_lib")
+
+
+def offline() -> bool:
+    return os.environ.get("COURSE_OFFLINE", "").strip().lower() in ("1", "true", "yes")
+
+
+def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download(url: str, sha256: str, filename: str | None = None, timeout: float = 60.0) -> Path:
+    """Return the local path of `url`'s file, downloading it once into the cache."""
+    name = filename or Path(urlparse(url).path).name
+    if not name:
+        raise ValueError(f"cannot tell a file name from {url!r}; pass filename=")
+    target = cache_dir() / name
+    if target.exists():
+        if sha256_of(target) == sha256:
+            return target
+        if offline():
+            raise DownloadError(
+                f"{target} exists but its sha256 is {sha256_of(target)}, expected {sha256}. "
+                f"Replace it with the file from {url} (COURSE_OFFLINE is set, so it is not downloaded)."
+            )
+    elif offline():
+        raise DownloadError(
+            f"{name} is not in the cache and COURSE_OFFLINE is set. Download {url} yourself and "
+            f"save it as {target} (or point COURSE_DATA_DIR at the folder that holds it)."
+        )
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=name + ".", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as tmp, urllib.request.urlopen(url, timeout=timeout) as response:
+            shutil.copyfileobj(response, tmp)
+        got = sha256_of(tmp_name)
+        if got != sha256:
+            raise DownloadError(
+                f"checksum mismatch for {url}: got sha256 {got}, expected {sha256}. The file may be "
+                f"truncated or changed upstream; nothing was written to {target}. Try again, or put "
+                f"a good copy at {target}."
+            )
+        os.replace(tmp_name, target)
+    except DownloadError:
+        raise
+    except Exception as exc:  # network errors, HTTP errors, disk full ...
+        raise DownloadError(
+            f"could not download {url} to {target}: {exc}. If this machine is offline, download the "
+            f"file elsewhere, save it as {target}, and set COURSE_OFFLINE=1."
+        ) from exc
+    finally:
+        if os.path.exists(tmp_name):
+            os.remove(tmp_name)
+    return target

@@ -1,0 +1,82 @@
+"""Checks for graded tests whose failure messages teach.
+
+Each helper raises AssertionError with a message that names the quantity, says what was expected
+and what came instead, e.g. "dL/dw: expected shape (2, 1), got (2,)". They never print, because
+nbgrader scores a test cell that writes to stderr as 0.
+"""
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import torch
+
+
+def _as_tensor(name: str, value) -> torch.Tensor:
+    if value is None:
+        raise AssertionError(f"{name}: got None. Did your function forget to `return` its result?")
+    if isinstance(value, torch.Tensor):
+        return value.detach()
+    try:
+        return torch.as_tensor(np.asarray(value))
+    except Exception as exc:
+        raise AssertionError(f"{name}: expected an array or tensor, got {type(value).__name__}") from exc
+
+
+def _shape(value) -> tuple:
+    return tuple(value.shape) if hasattr(value, "shape") else tuple(np.shape(value))
+
+
+def assert_shape(name: str, got, expected_shape) -> None:
+    """`got` has exactly `expected_shape` (no silent broadcasting: (2,) is not (2, 1))."""
+    if got is None:
+        raise AssertionError(f"{name}: got None. Did your function forget to `return` its result?")
+    expected_shape = tuple(expected_shape)
+    if _shape(got) != expected_shape:
+        raise AssertionError(f"{name}: expected shape {expected_shape}, got {_shape(got)}")
+
+
+def assert_close(name: str, got, expected, *, rtol: float = 1e-6, atol: float = 1e-8) -> None:
+    """Same shape, then equal within atol + rtol·|expected|, compared in float64."""
+    expected_t = _as_tensor(f"{name} (expected)", expected).to(torch.float64)
+    got_t = _as_tensor(name, got)
+    assert_shape(name, got_t, tuple(expected_t.shape))
+    if not (got_t.dtype.is_floating_point or got_t.dtype.is_complex or got_t.dtype in (torch.int64, torch.int32, torch.bool)):
+        raise AssertionError(f"{name}: expected numbers, got dtype {got_t.dtype}")
+    got_t = got_t.to(torch.float64)
+    if torch.isnan(got_t).any() and not torch.isnan(expected_t).any():
+        raise AssertionError(f"{name}: contains NaN (expected finite values). Look for 0/0, log(0) or overflow.")
+    try:
+        torch.testing.assert_close(got_t, expected_t, rtol=rtol, atol=atol, equal_nan=True)
+    except AssertionError:
+        diff = (got_t - expected_t).abs()
+        where = tuple(int(i) for i in np.unravel_index(int(diff.argmax()), diff.shape)) if diff.ndim else ()
+        raise AssertionError(
+            f"{name}: values differ. Largest error {float(diff.max()):.3g} at index {where}: "
+            f"got {float(got_t[where]):.6g}, expected {float(expected_t[where]):.6g} "
+            f"(tolerance atol={atol:g}, rtol={rtol:g})"
+        ) from None
+
+
+def assert_own(obj, name: str | None = None) -> None:
+    """A graded function or class must be written in the notebook, not imported from a library."""
+    name = name or getattr(obj, "__name__", repr(obj))
+    if not (inspect.isfunction(obj) or inspect.isclass(obj)):
+        raise AssertionError(f"{name}: expected a function or class you defined, got {type(obj).__name__}")
+    module = getattr(obj, "__module__", None)
+    if module != "__main__":
+        raise AssertionError(
+            f"{name} comes from the module {module!r}; the graded version must be your own code, "
+            f"defined in this notebook"
+        )
+
+
+def raises_not_implemented(fn, *args, **kwargs) -> bool:
+    """True while an exercise still holds its stub (so a test can say "not done yet" kindly)."""
+    try:
+        fn(*args, **kwargs)
+    except NotImplementedError:
+        return True
+    except Exception:
+        return False
+    return False
