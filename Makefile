@@ -1,0 +1,32 @@
+# Everything runs inside .venv, made from requirements.txt on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv book notebooks test clean
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## notebooks/: the student release, regenerated from solutions/ by nbgrader
+notebooks: $(STAMP)
+	$(BIN)/python -m autograder release
+
+## the site in _build/html (executed pages are cached in _build/.jupyter_cache)
+book: notebooks
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter-book build . -W -n --keep-going
+	@echo
+	@echo "The site is built: open file://$(abspath _build/html/index.html)"
+
+## everything CI checks (run .ci/run first on a fresh machine: it installs chromium and bubblewrap)
+test: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -ra
+
+clean:
+	rm -rf _build .pytest_cache
