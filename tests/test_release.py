@@ -1,0 +1,80 @@
+"""The student release: notebooks/ is what nbgrader generates from solutions/, and it runs anywhere."""
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+import yaml
+
+from autograder import NOTEBOOKS, SOLUTIONS, assignments
+from autograder.release import out_of_sync
+
+ASSIGNMENTS = assignments()
+
+
+def test_there_are_assignments():
+    assert "ch00" in ASSIGNMENTS
+
+
+def test_notebooks_in_sync_with_solutions():
+    problems = out_of_sync(ASSIGNMENTS)
+    assert not problems, "notebooks/ is out of sync with solutions/; run `make notebooks` and commit:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("aid", ASSIGNMENTS)
+def test_solution_sources_are_reviewable(aid):
+    nb = nbformat.read(SOLUTIONS / aid / f"{aid}.ipynb", as_version=4)
+    with_outputs = [c.id for c in nb.cells if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert not with_outputs, f"solutions/{aid}: clear the outputs of cells {with_outputs} before committing"
+
+
+@pytest.mark.parametrize("aid", ASSIGNMENTS)
+def test_graded_parts_have_visible_and_hidden_tests(aid):
+    nb = nbformat.read(SOLUTIONS / aid / f"{aid}.ipynb", as_version=4)
+    tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    answers = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
+    assert len(tests) >= 3, f"{aid}: expected at least 3 graded test cells, found {len(tests)}"
+    ids = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if "nbgrader" in c.metadata]
+    assert len(ids) == len(set(ids)), f"{aid}: duplicate grade_ids {ids}"
+    for cell in tests:
+        gid = cell.metadata["nbgrader"]["grade_id"]
+        visible = cell.source.split("### BEGIN HIDDEN TESTS")[0]
+        assert "assert" in visible, f"{aid}/{gid}: no visible test before the hidden ones"
+        assert "### BEGIN HIDDEN TESTS" in cell.source and "### END HIDDEN TESTS" in cell.source, f"{aid}/{gid}: no hidden tests"
+    for cell in answers:
+        assert "### BEGIN SOLUTION" in cell.source, f"{aid}/{cell.metadata['nbgrader']['grade_id']}: answer cell without a solution block"
+
+
+@pytest.mark.parametrize("aid", ASSIGNMENTS)
+def test_student_notebook_hides_solutions_and_hidden_tests(aid):
+    text = (NOTEBOOKS / aid / f"{aid}.ipynb").read_text()
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS"):
+        assert marker not in text, f"notebooks/{aid} leaks {marker!r}"
+    assert "raise NotImplementedError()" in text
+
+
+@pytest.mark.parametrize("aid", ASSIGNMENTS)
+def test_first_cell_sets_up_colab_from_the_configured_repository(repo, aid):
+    """Colab opens the notebook straight from the repository; its first cell installs course_lib."""
+    url = yaml.safe_load((repo / "_config.yml").read_text())["repository"]["url"]
+    first = nbformat.read(NOTEBOOKS / aid / f"{aid}.ipynb", as_version=4).cells[0]
+    assert first.cell_type == "code" and "remove-cell" in first.metadata.get("tags", []), \
+        "the set-up cell must be the first cell, tagged remove-cell so the site hides it"
+    assert 'find_spec("course_lib") is None' in first.source, "install only where course_lib is missing"
+    assert f"git+{url}" in first.source, f"the set-up cell must install from _config.yml's repository ({url})"
+
+
+def test_course_lib_does_not_pin_torch(repo):
+    import tomllib
+    deps = tomllib.loads((repo / "pyproject.toml").read_text())["project"]["dependencies"]
+    torch_deps = [d for d in deps if d.split("[")[0].split("=")[0].split("<")[0].split(">")[0].strip() == "torch"]
+    assert torch_deps == ["torch"], f"course_lib must leave torch unpinned so Colab keeps its own; got {torch_deps}"
+    reqs = (repo / "requirements.txt").read_text()
+    assert "torch==2.13.0" in reqs and "torchvision" not in reqs
+
+
+def test_notebook_json_is_valid(repo):
+    for path in list(NOTEBOOKS.glob("*/*.ipynb")) + list(SOLUTIONS.glob("*/*.ipynb")):
+        nbformat.validate(nbformat.read(path, as_version=4))
+        json.loads(path.read_text())
