@@ -34,6 +34,19 @@ def strip_metadata(nb, new_ids=True):
     return nb
 
 
+def with_warnings_on_stderr(nb):
+    """The solution, with a harmless UserWarning written to stderr in every later cell (as torch does)."""
+    nb = copy.deepcopy(nb)
+    hook = nbformat.v4.new_code_cell(
+        "import warnings\n"
+        "warnings.simplefilter('always')\n"
+        "def _warn(*args):\n"
+        "    warnings.warn('this overload is deprecated', UserWarning)\n"
+        "get_ipython().events.register('pre_run_cell', _warn)")
+    nb.cells.insert(1, hook)
+    return nb
+
+
 def run_grade(aid, submissions, out, course_root):
     cmd = [sys.executable, "-m", "autograder", "grade", aid, str(submissions), "--out", str(out),
            "--course-root", str(course_root)]
@@ -54,6 +67,7 @@ def graded_class(request, tmp_path_factory):
     nbformat.write(solution, subs / "solution.ipynb")
     (subs / "untouched.ipynb").write_bytes((NOTEBOOKS / aid / f"{aid}.ipynb").read_bytes())
     nbformat.write(strip_metadata(solution), subs / "stripped.ipynb")
+    nbformat.write(with_warnings_on_stderr(solution), subs / "warns.ipynb")
     rows, log = run_grade(aid, subs, tmp / "out", tmp / "course")
     print(log)
     return aid, rows, tmp / "out"
@@ -85,6 +99,13 @@ def test_stripped_metadata_copy_scores_full_marks(graded_class):
     assert row["status"] == "ok", row
     assert float(row["score"]) == max_points(aid), f"metadata repair failed: {row}"
     assert "re-attached" in row["notes"]
+
+
+def test_harmless_warnings_on_stderr_cost_nothing(graded_class):
+    """nbgrader zeroes a test cell with any stderr; IgnorePattern drops stderr made only of warnings."""
+    aid, rows, _ = graded_class
+    row = rows["warns"]
+    assert row["status"] == "ok" and float(row["score"]) == max_points(aid), row
 
 
 def test_grades_csv_has_one_column_per_graded_test(graded_class):
