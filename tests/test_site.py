@@ -1,51 +1,16 @@
 """The reader's pipeline: the book builds with warnings as errors, and renders in a real browser.
 
-The site loads MathJax (and, on pages with widgets, require.js and the widget manager) from
-CDNs, which tests cannot reach. The browser is given the same files from their npm packages,
-downloaded once, checksummed, into .cache/browser-deps (course_lib.data.download).
+Fixtures (built_site, site_url, page with CDN files served locally) live in conftest.py.
 """
 from __future__ import annotations
 
-import functools
-import http.server
-import os
 import re
-import subprocess
-import sys
-import tarfile
-import threading
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 import yaml
 
-from conftest import REPO, require_program
-
-# npm package -> (version, tarball sha256). The CDN URLs in the built pages map onto these.
-BROWSER_DEPS = {
-    "mathjax": ("3.2.2", "1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09"),
-    "requirejs": ("2.3.4", "583693b373f6ab0528ea6644fab5cdb5822011c9b5b1ff1615590d5f2f473dcd"),
-    "@jupyter-widgets/html-manager": ("1.0.6", "6c198ceb99ba7e7526990a1de16e8147ad7d3a714e3fb06741183623c04b5f6e"),
-}
-CDN = re.compile(r"https://(?:cdn\.jsdelivr\.net/npm|unpkg\.com)/((?:@[^/@]+/)?[^/@]+)@[^/]+/(.*)")
-REQUIRE_JS = re.compile(r"https://cdnjs\.cloudflare\.com/ajax/libs/require\.js/[^/]+/require(?:\.min)?\.js")
-
-
-@pytest.fixture(scope="session")
-def built_site(tmp_path_factory) -> Path:
-    """Build the whole book from scratch, as CI and `make book` do: -W -n --keep-going."""
-    out = tmp_path_factory.mktemp("site")
-    jb = Path(sys.executable).with_name("jupyter-book")
-    proc = subprocess.run([str(jb), "build", str(REPO), "--path-output", str(out), "-W", "-n", "--keep-going"],
-                          capture_output=True, text=True, timeout=1800)
-    log = proc.stdout + proc.stderr
-    warnings = [line for line in log.splitlines() if "WARNING" in line and "IPKernelApp" not in line]
-    assert proc.returncode == 0 and not warnings, f"the book does not build cleanly:\n" + "\n".join(warnings or log.splitlines()[-40:])
-    html = out / "_build" / "html"
-    assert (html / "index.html").exists()
-    return html
-
+from conftest import REPO, html_pages, wait_for_mathjax
 
 def test_book_has_every_page_of_the_toc(built_site):
     toc = yaml.safe_load((REPO / "_toc.yml").read_text())
@@ -67,89 +32,6 @@ def test_chapter_figures_come_from_the_executed_pages(built_site):
     assert len(images) >= 2, "chapter 0 should show its two figures"
     for src in images:
         assert (built_site / "book" / "ch00" / src).resolve().stat().st_size > 5000
-
-
-@pytest.fixture(scope="session")
-def browser_deps() -> dict[str, Path]:
-    """npm packages the pages pull from CDNs, unpacked under .cache/browser-deps/<name>/package."""
-    from course_lib import data
-
-    cache = REPO / ".cache" / "browser-deps"
-    os.environ["COURSE_DATA_DIR"] = str(cache)
-    roots = {}
-    for name, (version, sha256) in BROWSER_DEPS.items():
-        base = name.split("/")[-1]
-        tgz = data.download(f"https://registry.npmjs.org/{name}/-/{base}-{version}.tgz", sha256,
-                            filename=f"{base}-{version}.tgz")
-        root = cache / f"{base}-{version}"
-        if not (root / "package").exists():
-            with tarfile.open(tgz) as tf:
-                tf.extractall(root, filter="data")
-        roots[name] = root / "package"
-    return roots
-
-
-@pytest.fixture(scope="session")
-def site_url(built_site):
-    handler = functools.partial(QuietHandler, directory=str(built_site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture(scope="session")
-def browser():
-    chromium = require_program("chromium", "chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-quic",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser, browser_deps, site_url):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.blocked = []   # external requests we could not serve locally
-    page.errors = []    # uncaught JavaScript errors
-
-    def route(r):
-        url = r.request.url
-        if url.startswith(site_url) or url.startswith("data:"):
-            return r.continue_()
-        m = CDN.match(url)
-        name, rel = (m.group(1), m.group(2)) if m else (("requirejs", "require.js") if REQUIRE_JS.match(url) else (None, None))
-        if name in browser_deps and (browser_deps[name] / rel).is_file():
-            return r.fulfill(path=str(browser_deps[name] / rel))
-        page.blocked.append(url)
-        return r.abort()
-
-    page.route("**/*", route)
-    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
-    yield page
-    context.close()
-
-
-def html_pages(built_site):
-    skip = {"genindex.html", "search.html"}
-    return sorted(str(p.relative_to(built_site)) for p in built_site.rglob("*.html")
-                  if p.name not in skip and "_static" not in p.parts and "_sources" not in p.parts)
-
-
-def wait_for_mathjax(page):
-    page.wait_for_function("() => window.MathJax && window.MathJax.startup && window.MathJax.startup.promise",
-                           timeout=20000)
-    page.evaluate("() => window.MathJax.startup.promise")
 
 
 def test_every_page_renders_its_math(built_site, site_url, page, tmp_path_factory):
