@@ -1,18 +1,28 @@
 """Find each student's notebook in what the LMS gave the instructor.
 
-Accepted: a folder of `<student_id>.ipynb`, a folder of `<student_id>/<anything>.ipynb`, or a zip
-of either (a zip that wraps everything in one top folder is fine). Anything that cannot be graded
-becomes a Submission with a `status` that says why, never an exception.
+Accepted: a folder or a zip (a zip that wraps everything in one top folder is fine) holding
+- `<student_id>.ipynb` files,
+- `<student_id>/<anything>.ipynb` folders, or
+- an LMS export with Canvas-style names, `<lmsname>[_LATE]_<userid>_<submissionid>_<original>.ipynb`,
+  whatever the student called the file (`Copy of ch01.ipynb`, `ch01 (1).ipynb`, `ch01-2.ipynb`).
+An optional roster CSV (columns `lms_name`, `student_id`) maps LMS names to student ids.
+Several files for one student: the latest is graded (highest LMS submission id, else newest
+file), and a note says so. Anything that cannot be graded becomes a Submission whose `status` says
+why; nothing here raises for a student's file.
 """
 from __future__ import annotations
 
+import csv
+import os
 import re
 import shutil
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 IGNORED = {"__MACOSX", ".ipynb_checkpoints", ".DS_Store", "Thumbs.db"}
+CANVAS = re.compile(r"^(?P<name>[A-Za-z0-9-]+?)(?:_LATE)?_(?P<uid>\d+)_(?P<sub>\d+)_(?P<original>.+)$")
 
 
 @dataclass
@@ -21,10 +31,12 @@ class Submission:
     path: Path | None
     status: str = "ok"
     notes: list[str] = field(default_factory=list)
+    lms_user_id: str = ""
+    order: tuple = ()   # larger is later, among one student's files
 
 
 class IntakeError(RuntimeError):
-    """The submissions argument itself is unusable (not a folder or zip)."""
+    """The submissions argument itself (or the roster) is unusable."""
 
 
 def student_id_from(name: str) -> str:
@@ -33,80 +45,100 @@ def student_id_from(name: str) -> str:
     return cleaned or "unnamed"
 
 
+def read_roster(path: Path) -> dict[str, str]:
+    """lms_name -> student_id from a CSV with those two columns."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as exc:
+        raise IntakeError(f"cannot read the roster {path}: {exc}") from exc
+    if not rows or not {"lms_name", "student_id"} <= set(rows[0]):
+        raise IntakeError(f"the roster {path} needs the columns lms_name,student_id (found: {', '.join(rows[0]) if rows else 'nothing'})")
+    return {r["lms_name"].strip().lower(): r["student_id"].strip() for r in rows if r["lms_name"].strip()}
+
+
 def _visible(path: Path) -> bool:
     return path.name not in IGNORED and not path.name.startswith(".")
 
 
-def _notebooks_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*.ipynb")
-                  if p.is_file() and all(_visible(part) for part in [p, *p.relative_to(folder).parents][:-1]))
-
-
-def _extract_zip(archive: Path, dest: Path) -> Path:
+def _extract_zip(archive: Path, dest: Path) -> None:
     try:
         with zipfile.ZipFile(archive) as zf:
             for member in zf.infolist():
-                target = (dest / member.filename).resolve()
-                if not target.is_relative_to(dest.resolve()):
+                if not (dest / member.filename).resolve().is_relative_to(dest.resolve()):
                     raise IntakeError(f"{archive}: refusing zip member {member.filename!r} (it points outside the folder)")
             zf.extractall(dest)
+            # keep the upload times: "latest" means the last one uploaded
+            for member in zf.infolist():
+                target = dest / member.filename
+                if target.is_file():
+                    stamp = time.mktime(member.date_time + (0, 0, -1))
+                    os.utime(target, (stamp, stamp))
     except zipfile.BadZipFile as exc:
         raise IntakeError(f"{archive} is not a readable zip file ({exc}); pass the zip the LMS gave you, or a folder") from exc
-    return dest
 
 
-def collect(source: Path, assignment: str, workdir: Path) -> list[Submission]:
+def _is_single_student_folder(folder: Path) -> bool:
+    children = [p for p in folder.iterdir() if _visible(p)]
+    return not any(p.is_dir() for p in children) and sum(p.suffix.lower() == ".ipynb" for p in children) == 1
+
+
+def _candidates(source: Path, assignment: str, roster: dict[str, str]) -> list[Submission]:
+    """Every file or folder that claims to be a student's submission."""
+    found = []
+    for entry in sorted(p for p in source.iterdir() if _visible(p)):
+        m = CANVAS.match(entry.name) if entry.is_file() else None
+        if m:
+            lms = m.group("name")
+            sid = roster.get(lms.lower(), lms)
+            sub = Submission(student_id_from(sid), entry, lms_user_id=m.group("uid"),
+                             order=(int(m.group("sub")), entry.stat().st_mtime))
+            if roster and lms.lower() not in roster:
+                sub.notes.append(f"LMS name {lms!r} is not in the roster")
+        else:
+            stem = entry.stem if entry.is_file() else entry.name
+            sub = Submission(student_id_from(roster.get(stem.lower(), stem)), entry, order=(0, entry.stat().st_mtime))
+        if entry.is_dir():
+            notebooks = sorted(p for p in entry.rglob("*.ipynb") if p.is_file() and all(_visible(q) for q in p.relative_to(entry).parents if str(q) != ".") and _visible(p))
+            if not notebooks:
+                sub.path, sub.status = None, f"no .ipynb file in {entry.name}/"
+            else:
+                named = [p for p in notebooks if p.stem == assignment]
+                sub.path = named[0] if len(named) == 1 else max(notebooks, key=lambda p: p.stat().st_mtime)
+                if len(notebooks) > 1:
+                    sub.notes.append(f"{len(notebooks)} notebooks in {entry.name}/; graded {sub.path.relative_to(entry)}")
+        elif entry.suffix.lower() != ".ipynb":
+            sub.path, sub.status = None, f"not a notebook: {entry.name} (expected a .ipynb file)"
+        found.append(sub)
+    return found
+
+
+def collect(source: Path, assignment: str, workdir: Path, roster_path: Path | None = None) -> list[Submission]:
     """One Submission per student found under `source` (folder or zip), sorted by student id."""
+    roster = read_roster(roster_path) if roster_path else {}
     source = Path(source)
     if source.is_file() and source.suffix.lower() == ".zip":
         unzipped = workdir / "unzipped"
         shutil.rmtree(unzipped, ignore_errors=True)
         unzipped.mkdir(parents=True)
-        source = _extract_zip(source, unzipped)
+        _extract_zip(source, unzipped)
+        source = unzipped
     elif not source.is_dir():
         raise IntakeError(f"{source} is neither a folder nor a .zip file of submissions")
 
-    # An archive that wraps everything in a single folder: look inside it.
     entries = [p for p in source.iterdir() if _visible(p)]
-    if len(entries) == 1 and entries[0].is_dir() and not _looks_like_student_folder(entries[0]):
-        source = entries[0]
-        entries = [p for p in source.iterdir() if _visible(p)]
+    if len(entries) == 1 and entries[0].is_dir() and not _is_single_student_folder(entries[0]):
+        source = entries[0]   # an archive that wraps everything in one folder
 
-    found: dict[str, Submission] = {}
-
-    def add(sub: Submission) -> None:
-        sid, n = sub.student_id, 2
-        while sub.student_id in found:
-            sub.student_id = f"{sid}-{n}"
-            n += 1
-        if sub.student_id != sid:
-            sub.notes.append(f"another submission is already named {sid!r}; graded as {sub.student_id!r}")
-        found[sub.student_id] = sub
-
-    for entry in sorted(entries):
-        sid = student_id_from(entry.stem if entry.is_file() else entry.name)
-        if entry.is_file():
-            if entry.suffix.lower() == ".ipynb":
-                add(Submission(sid, entry))
-            else:
-                add(Submission(sid, None, status=f"not a notebook: {entry.name} (expected a .ipynb file)"))
-            continue
-        notebooks = _notebooks_in(entry)
-        if not notebooks:
-            add(Submission(sid, None, status=f"no .ipynb file in {entry.name}/"))
-        elif len(notebooks) == 1:
-            add(Submission(sid, notebooks[0]))
-        else:
-            named = [p for p in notebooks if p.stem == assignment]
-            chosen = named[0] if len(named) == 1 else max(notebooks, key=lambda p: p.stat().st_mtime)
-            sub = Submission(sid, chosen)
-            sub.notes.append(f"{len(notebooks)} notebooks in {entry.name}/; graded {chosen.relative_to(entry)}")
-            add(sub)
-    return [found[k] for k in sorted(found)]
-
-
-def _looks_like_student_folder(folder: Path) -> bool:
-    """A student's folder holds notebooks directly; a wrapper folder holds student files/folders."""
-    children = [p for p in folder.iterdir() if _visible(p)]
-    return any(p.is_file() and p.suffix == ".ipynb" for p in children) and not any(p.is_dir() for p in children) \
-        and len([p for p in children if p.suffix == ".ipynb"]) == 1
+    by_student: dict[str, list[Submission]] = {}
+    for sub in _candidates(source, assignment, roster):
+        by_student.setdefault(sub.student_id, []).append(sub)
+    chosen = []
+    for sid, subs in sorted(by_student.items()):
+        gradable = [s for s in subs if s.status == "ok"] or subs
+        best = max(gradable, key=lambda s: s.order)
+        if len(subs) > 1:
+            others = ", ".join(s.path.name if s.path else "?" for s in subs if s is not best)
+            best.notes.append(f"{len(subs)} files for {sid}: graded the latest, {best.path.name if best.path else '?'} (not {others})")
+        chosen.append(best)
+    return chosen
