@@ -187,6 +187,9 @@ class Grader:
                              f"whole notebook (an endless loop, or far too slow)")
             return row
         row["seconds"] = time.perf_counter() - start
+        logs = self.out / "logs"   # for the instructor: may quote hidden tests, never shown to students
+        logs.mkdir(parents=True, exist_ok=True)
+        (logs / f"{sid}.log").write_text(stdout + "\n--- stderr ---\n" + stderr, encoding="utf-8")
         try:
             result = json.loads(stdout.strip().splitlines()[-1])
         except (IndexError, json.JSONDecodeError):
@@ -200,8 +203,7 @@ class Grader:
             return row
         crashes = [line.split(CRASH_MARK)[1].strip() for line in result["log"].splitlines() if CRASH_MARK in line]
         if crashes:
-            row["status"] = (f"kernel died in cell {', '.join(crashes)} (os._exit, a crash, or too much memory); "
-                             f"graded without that cell")
+            row["status"] = "; ".join(crashes) + "; graded without " + ("that cell" if len(crashes) == 1 else "those cells")
         self._collect_scores(sid, row)
         return row
 

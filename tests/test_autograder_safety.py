@@ -1,0 +1,259 @@
+"""A class's worth of bad submissions, graded in one batch with a correct one.
+
+Every bad submission ends with a status chosen for it (and the points it earned where it could be
+graded); the correct submission in the same batch still gets full marks; canary files outside
+each sandbox stay untouched; a re-grade of one student changes nothing else.
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import http.server
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import NOTEBOOKS, REPO, SOLUTIONS, assignments
+from autograder.sandbox import bwrap_available
+from conftest import IN_CI, require_program
+
+AID = "ch00"
+FULL = 9.0
+
+
+def solution():
+    return nbformat.read(SOLUTIONS / AID / f"{AID}.ipynb", as_version=4)
+
+
+def with_cell(nb, source, after="imports"):
+    """The notebook with a new code cell after the cell whose id is `after`."""
+    nb = copy.deepcopy(nb)
+    i = next(k for k, c in enumerate(nb.cells) if c.id == after)
+    nb.cells.insert(i + 1, nbformat.v4.new_code_cell(source))
+    return nb
+
+
+def with_answer(nb, grade_id, source):
+    nb = copy.deepcopy(nb)
+    next(c for c in nb.cells if c.id == grade_id).source = source
+    return nb
+
+
+class Canary(http.server.BaseHTTPRequestHandler):
+    hits: list[str] = []
+
+    def do_GET(self):
+        Canary.hits.append(self.path)
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"canary")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    require_program("bwrap", "bubblewrap")
+    if not bwrap_available():
+        message = "bubblewrap is installed but cannot create namespaces on this machine"
+        pytest.fail(message) if IN_CI else pytest.skip(message)
+    tmp = tmp_path_factory.mktemp("safety")
+    subs, out, course = tmp / "subs", tmp / "out", tmp / "course"
+    subs.mkdir()
+    outside = tmp / "outside"
+    outside.mkdir()
+    canary = outside / "canary.txt"
+    canary.write_text("untouched")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Canary)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+
+    sol = solution()
+    good = subs / "good.ipynb"
+    notebooks = {
+        "good": sol,
+        "infinite_loop": with_answer(sol, "pairwise_sq_dists", "def pairwise_sq_dists(X, Y):\n    while True:\n        pass\n"),
+        "unkillable_loop": with_cell(sol, "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n"),
+        "memory_bomb": with_cell(sol, "def bomb():\n    hog = []\n    while True:\n        hog.append(bytearray(50 * 2**20))\nbomb()\n"),
+        "memory_hog": with_cell(sol, "hog = []\nwhile True:\n    hog.append(bytearray(50 * 2**20))\n"),
+        "fork_bomb": with_cell(sol, "import os\nwhile True:\n    os.fork()\n"),
+        "sys_exit": with_cell(sol, "import sys\nsys.exit(1)\n"),
+        "os_exit": with_cell(sol, "import os\nos._exit(3)\n"),
+        "segfault": with_cell(sol, "import ctypes\nctypes.string_at(0)\n"),
+        "network": with_cell(sol, (
+            "import urllib.request\n"
+            "try:\n"
+            f"    urllib.request.urlopen('http://127.0.0.1:{port}/from-the-sandbox', timeout=3)\n"
+            "except Exception as exc:\n"
+            "    print('no network:', type(exc).__name__)\n")),
+        "snooper": with_cell(sol, (
+            "import os, glob\n"
+            "found = {}\n"
+            f"for path in [{str(good)!r}, {str(canary)!r}, {str(SOLUTIONS / AID / (AID + '.ipynb'))!r},\n"
+            f"             {str(course / 'gradebook.db')!r}, *glob.glob({str(course / 'submitted' / '*')!r})]:\n"
+            "    try:\n"
+            "        found[path] = len(open(path, 'rb').read())\n"
+            "    except OSError as exc:\n"
+            "        found[path] = type(exc).__name__\n"
+            f"for path in [{str(good)!r}, {str(canary)!r}, {str(REPO / 'pwned.txt')!r}, {str(outside / 'pwned.txt')!r}]:\n"
+            "    try:\n"
+            "        with open(path, 'w') as f:\n"
+            "            f.write('pwned')\n"
+            "    except OSError:\n"
+            "        pass\n"
+            "print(found)\n")),
+        "huge_output": with_cell(sol, "for i in range(300000):\n    print('spam', i)\n"),
+        "deleted_test": copy.deepcopy(sol),
+        "assert_true": with_answer(
+            next_to := copy.deepcopy(sol), "batch_dependency",
+            "def batch_dependency(model, x):\n    raise NotImplementedError()\n"),
+        "one_cell_stripped": copy.deepcopy(sol),
+    }
+    nb = notebooks["deleted_test"]
+    nb.cells = [c for c in nb.cells if c.id != "test_to_channels_first"]
+    next(c for c in notebooks["assert_true"].cells if c.id == "test_batch_dependency").source = "assert True"
+    cell = next(c for c in notebooks["one_cell_stripped"].cells if c.id == "standardize_channels")
+    del cell.metadata["nbgrader"]
+    cell.id = "renamed-by-colab"
+    for name, nb in notebooks.items():
+        nbformat.write(nb, subs / f"{name}.ipynb")
+    (subs / "malformed.ipynb").write_text('{"cells": [ {"cell_type": "code", ')
+    (subs / "empty.ipynb").write_text("")
+    (subs / "old_format.ipynb").write_text(json.dumps({"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": []}))
+    (subs / "stranger.ipynb").write_text(nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])))
+    (subs / "essay.docx").write_bytes(b"PK\x03\x04 not a notebook")
+    others = [a for a in assignments() if a != AID]
+    if others:
+        (subs / "other_assignment.ipynb").write_bytes((NOTEBOOKS / others[0] / f"{others[0]}.ipynb").read_bytes())
+
+    cmd = [sys.executable, "-m", "autograder", "grade", AID, str(subs), "--out", str(out), "--course-root", str(course),
+           "--jobs", "2", "--cell-timeout", "8", "--notebook-timeout", "120", "--memory-mb", "3072"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1500, cwd=REPO)
+    server.shutdown()
+    assert proc.returncode == 0, f"the grader crashed:\n{proc.stdout}\n{proc.stderr}"
+    print(proc.stdout)
+    with open(out / "grades.csv", newline="") as f:
+        rows = {r["student_id"]: r for r in csv.DictReader(f)}
+    return dict(rows=rows, out=out, course=course, subs=subs, canary=canary, outside=outside, cmd=cmd,
+                others=others, log=proc.stdout)
+
+
+def score(row):
+    return float(row["score"]) if row["score"] else None
+
+
+# Each case: (student, expected status (prefix), expected score or None for "not graded")
+CASES = [
+    ("good", "ok", FULL),
+    ("infinite_loop", "ok", FULL - 2),         # its test cell is stopped after --cell-timeout
+    ("memory_bomb", "ok", FULL),               # MemoryError at the address-space limit, memory freed
+    ("sys_exit", "ok", FULL),                  # IPython turns SystemExit into an error in that cell
+    ("os_exit", "kernel died in cell 4 (os._exit, a crash, or too much memory); graded without that cell", FULL),
+    ("segfault", "kernel died in cell 4", FULL),
+    ("network", "ok", FULL),
+    ("snooper", "ok", FULL),
+    ("huge_output", "ok", FULL),
+    ("deleted_test", "ok", FULL),              # nbgrader puts the test cell back
+    ("assert_true", "ok", FULL - 3),           # the edited test cell is restored from the gradebook
+    ("one_cell_stripped", "ok", FULL),
+    ("unkillable_loop", "cell 4 did not stop when interrupted", FULL),
+    ("malformed", "unreadable notebook: malformed.ipynb is not valid JSON", None),
+    ("empty", "empty file: empty.ipynb has no content", None),
+    ("old_format", "unsupported notebook format 3", None),
+    ("stranger", "wrong assignment: none of ch00's exercise cells were found", None),
+    ("essay", "not a notebook: essay.docx", None),
+]
+
+
+@pytest.mark.parametrize("student, status, expected", CASES, ids=[c[0] for c in CASES])
+def test_each_bad_submission_gets_its_status(batch, student, status, expected):
+    row = batch["rows"][student]
+    assert row["status"].startswith(status), row
+    assert score(row) == expected, row
+
+
+def test_fork_bomb_is_contained(batch):
+    """The process limit makes os.fork fail; where the bomb still ignores the interrupt, the cell is dropped."""
+    row = batch["rows"]["fork_bomb"]
+    assert row["status"] in ("ok", "cell 4 did not stop when interrupted at its time limit; graded without that cell"), row
+    assert score(row) == FULL
+
+
+def test_memory_hog_costs_only_its_own_points(batch):
+    """A hog that keeps its memory leaves later cells none: they fail or kill the kernel, and say so."""
+    row = batch["rows"]["memory_hog"]
+    assert row["status"] == "ok" or "kernel died" in row["status"] or "did not stop" in row["status"], row
+    assert score(row) is not None and score(batch["rows"]["good"]) == FULL
+
+
+def test_no_kernel_outlives_grading(batch):
+    leftovers = subprocess.run(["pgrep", "-f", "ipykernel_launcher.*course-kernel"], capture_output=True, text=True).stdout
+    assert not leftovers.strip(), f"kernels left running after grading: {leftovers}"
+
+
+def test_wrong_assignment_names_the_right_one(batch):
+    if not batch["others"]:
+        pytest.skip("only one assignment exists")
+    assert batch["rows"]["other_assignment"]["status"] == f"wrong assignment: this is the {batch['others'][0]} notebook, not {AID}"
+
+
+def test_nothing_outside_the_sandbox_changed(batch):
+    assert batch["canary"].read_text() == "untouched"
+    assert not (batch["outside"] / "pwned.txt").exists() and not (REPO / "pwned.txt").exists()
+    assert nbformat.read(batch["subs"] / "good.ipynb", as_version=4) == solution()
+    assert not Canary.hits, f"a submission reached the network: {Canary.hits}"
+    graded = nbformat.read(batch["course"] / "autograded" / "snooper" / AID / f"{AID}.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in graded.cells for o in c.get("outputs", []))
+    assert "FileNotFoundError" in printed and "untouched" not in printed
+
+
+def test_huge_output_is_truncated(batch):
+    path = batch["course"] / "autograded" / "huge_output" / AID / f"{AID}.ipynb"
+    assert path.stat().st_size < 500_000, f"{path} is {path.stat().st_size} bytes"
+
+
+def test_summary_and_lms_export(batch):
+    out = batch["out"]
+    summary = (out / "summary.md").read_text()
+    assert "## Pass rate per test" in summary and "malformed" in summary and "## Slowest submissions" in summary
+    assert (out / "score_histogram.png").stat().st_size > 2000
+    with open(out / "canvas.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", AID]
+    assert rows[1][0] == "Points Possible" and float(rows[1][5]) == FULL
+    by_student = {r[0]: r for r in rows[2:]}
+    assert float(by_student["good"][5]) == FULL and by_student["malformed"][5] == ""
+
+
+def test_regrading_one_student_is_idempotent_and_leaves_others(batch):
+    before = (batch["out"] / "grades.csv").read_text()
+    feedback = {p.name: p.read_text() for p in (batch["out"] / "feedback").iterdir()}
+    proc = subprocess.run(batch["cmd"] + ["--student", "os_exit", "--student", "good"], capture_output=True,
+                          text=True, timeout=600, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (batch["out"] / "grades.csv").read_text() == before
+    assert {p.name: p.read_text() for p in (batch["out"] / "feedback").iterdir()} == feedback
+
+
+def test_whole_notebook_time_limit(tmp_path):
+    """Cells that each stay under the cell limit but together run too long: the worker is stopped."""
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    slow = solution()
+    for _ in range(4):
+        slow = with_cell(slow, "import time\ntime.sleep(5)\n")
+    nbformat.write(slow, subs / "slowpoke.ipynb")
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", AID, str(subs), "--out", str(tmp_path / "out"),
+                           "--course-root", str(tmp_path / "course"), "--cell-timeout", "8", "--notebook-timeout", "15"],
+                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with open(tmp_path / "out" / "grades.csv", newline="") as f:
+        row = next(csv.DictReader(f))
+    assert row["status"].startswith("timed out: grading stopped after 15 s"), row
+    assert row["score"] == ""
