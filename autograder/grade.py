@@ -8,14 +8,15 @@ Also written: DIR/summary.md, DIR/score_histogram.png, DIR/canvas.csv (LMS impor
 """
 from __future__ import annotations
 
-import concurrent.futures
 import csv
 import json
 import os
+import queue
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from .intake import IntakeError, Submission, collect
 from .repair import repair
 from .report import write_canvas_csv, write_summary
 from .sandbox import Limits, SandboxSettings, bwrap_available, pids_cgroup_parent
+from .worker import RESULT_MARK
 
 # nbgrader 0.9.6's gradebook code triggers SQLAlchemy "not in session" warnings that mean nothing here.
 warnings.filterwarnings("ignore", message=".*not in session.*")
@@ -167,34 +169,25 @@ class Grader:
                 return f"wrong assignment: this is the {other} notebook, not {self.assignment}"
         return f"wrong assignment: none of {self.assignment}'s exercise cells were found in this notebook"
 
-    def run(self, row: dict) -> dict:
-        """Autograde a prepared submission in a worker process with a wall-clock limit."""
+    def run(self, row: dict, worker: "Worker") -> dict:
+        """Autograde a prepared submission on a worker, within the per-notebook time limit."""
         sid = row["student_id"]
         settings = SandboxSettings(scratch=str(self._path(self.coursedir.autograded_directory, sid)),
                                    hide=self.hide, limits=self.options.limits, use_bwrap=self.sandbox_mode == "bwrap")
-        job = json.dumps({"assignment": self.assignment, "student": sid, "course_root": str(self.course_root),
-                          "db_url": self.db_url, "cell_timeout": self.options.cell_timeout,
-                          "sandbox": settings.to_json()})
+        job = {"assignment": self.assignment, "student": sid, "course_root": str(self.course_root),
+               "db_url": self.db_url, "cell_timeout": self.options.cell_timeout, "sandbox": settings.to_json()}
         start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "autograder.worker"], cwd=REPO, stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-        try:
-            stdout, stderr = proc.communicate(job, timeout=self.options.notebook_timeout)
-        except subprocess.TimeoutExpired:
-            _kill_tree(proc)
-            row["seconds"] = time.perf_counter() - start
-            row["status"] = (f"timed out: grading stopped after {self.options.notebook_timeout} s, the limit for a "
-                             f"whole notebook (an endless loop, or far too slow)")
-            return row
+        result = worker.run(job, self.options.notebook_timeout)
         row["seconds"] = time.perf_counter() - start
         logs = self.out / "logs"   # for the instructor: may quote hidden tests, never shown to students
         logs.mkdir(parents=True, exist_ok=True)
-        (logs / f"{sid}.log").write_text(stdout + "\n--- stderr ---\n" + stderr, encoding="utf-8")
-        try:
-            result = json.loads(stdout.strip().splitlines()[-1])
-        except (IndexError, json.JSONDecodeError):
-            row["status"] = f"could not be graded: the grading process failed (exit {proc.returncode}): " + \
-                            (stderr.strip().splitlines() or ["no output"])[-1][:200]
+        (logs / f"{sid}.log").write_text(json.dumps(result, indent=1), encoding="utf-8")
+        if result.get("timeout"):
+            row["status"] = (f"timed out: grading stopped after {self.options.notebook_timeout} s, the limit for a "
+                             f"whole notebook (an endless loop, or far too slow)")
+            return row
+        if result.get("worker_died"):
+            row["status"] = f"could not be graded: the grading process died (exit {result['worker_died']})"
             return row
         if not result["success"]:
             dead = "DeadKernelError" in result["log"] or "Kernel died" in result["log"]
@@ -263,6 +256,55 @@ class Grader:
             return {r["student_id"]: r for r in csv.DictReader(f)}
 
 
+class Worker:
+    """One long-lived `python -m autograder.worker` process; replaced when a job overruns or it dies."""
+
+    def __init__(self, stderr_path: Path):
+        self.stderr_path = stderr_path
+        self._start()
+
+    def _start(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.worker"], cwd=REPO, text=True, bufsize=1,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=open(self.stderr_path, "a"), start_new_session=True)
+        self.lines: queue.Queue = queue.Queue()
+        threading.Thread(target=self._pump, args=(self.proc, self.lines), daemon=True).start()
+
+    @staticmethod
+    def _pump(proc, lines) -> None:
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    def run(self, job: dict, timeout: float) -> dict:
+        try:
+            self.proc.stdin.write(json.dumps(job) + "\n")
+            self.proc.stdin.flush()
+        except OSError:
+            pass
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                _kill_tree(self.proc)
+                self._start()
+                return {"timeout": True}
+            if line is None:
+                code = self.proc.wait()
+                self._start()
+                return {"worker_died": code}
+            if line.startswith(RESULT_MARK):
+                return json.loads(line[len(RESULT_MARK):])
+
+    def close(self) -> None:
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            _kill_tree(self.proc)
+
+
 def _kill_tree(proc: subprocess.Popen) -> None:
     """Kill a worker and everything it started (a kernel outside bubblewrap has its own session)."""
     import psutil
@@ -279,7 +321,7 @@ def _kill_tree(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except OSError:
         pass
-    proc.communicate()
+    proc.wait()
 
 
 def grade(assignment: str, submissions: Path, out: Path, options: Options | None = None, log=print) -> list[dict]:
@@ -297,12 +339,32 @@ def grade(assignment: str, submissions: Path, out: Path, options: Options | None
     log(f"grading {len(subs)} submission(s) of {assignment} with {options.jobs} job(s); sandbox: {grader.sandbox_mode}")
 
     rows = [grader.prepare(s) for s in subs]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
-        futures = {pool.submit(_safe_run, grader, row): row for row in rows if row.pop("ready", False)}
-        for future in concurrent.futures.as_completed(futures):
-            row = future.result()
-            took = f"{row['seconds']:.1f} s" if "seconds" in row else "-"
-            log(f"  {row['student_id']:<28} {row.get('score', '-')!s:>6} / {grader.max_score:g}  {took:>7}  {row['status']}")
+    todo: queue.Queue = queue.Queue()
+    for row in rows:
+        if row.pop("ready", False):
+            todo.put(row)
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+
+    def work(slot: int) -> None:
+        worker = Worker(out / "logs" / f"worker-{slot}.stderr")
+        try:
+            while True:
+                try:
+                    row = todo.get_nowait()
+                except queue.Empty:
+                    return
+                _safe_run(grader, row, worker)
+                took = f"{row['seconds']:.1f} s" if "seconds" in row else "-"
+                log(f"  {row['student_id']:<28} {row.get('score', '-')!s:>6} / {grader.max_score:g}  {took:>7}  {row['status']}")
+        finally:
+            worker.close()
+
+    n_workers = max(1, min(options.jobs, todo.qsize()))
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(n_workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     for row in rows:
         if row["status"] != "ok" and "seconds" not in row:
             log(f"  {row['student_id']:<28} {'-':>6}   {'':>7}  {row['status']}")
@@ -320,9 +382,9 @@ def grade(assignment: str, submissions: Path, out: Path, options: Options | None
     return rows
 
 
-def _safe_run(grader: Grader, row: dict) -> dict:
+def _safe_run(grader: Grader, row: dict, worker: Worker) -> dict:
     try:
-        return grader.run(row)
+        return grader.run(row, worker)
     except Exception as exc:  # one student's problem never stops the class
         row["status"] = f"grader error: {type(exc).__name__}: {exc}"[:300]
         return row

@@ -1,8 +1,9 @@
-"""Autograde ONE student's submission in this process: `python -m autograder.worker < job.json`.
+"""A grading worker: autograde one student per job, `python -m autograder.worker`.
 
-The grader runs one worker per submission, several at once, each with a wall-clock limit: a
-submission that hangs or crashes nbgrader itself costs only its own worker. The worker prints
-one JSON line: {"success": bool, "log": str, "error": str|null}.
+The grader keeps `--jobs` workers alive and sends each a job at a time (one JSON line on stdin);
+the worker answers one line, RESULT_MARK + {"success": bool, "log": str, "error": str|null}.
+Keeping workers alive saves importing nbgrader for every student; a worker whose job runs past
+the per-notebook limit is killed with everything it started and replaced.
 """
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ import sys
 import warnings
 from pathlib import Path
 
+RESULT_MARK = "@@autograder-result@@ "
 
-def main() -> int:
-    job = json.loads(sys.stdin.read())
-    warnings.filterwarnings("ignore", message=".*not in session.*")
+
+def grade_one(job: dict) -> dict:
     from nbconvert.preprocessors import ClearMetadataPreprocessor
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
@@ -34,8 +35,20 @@ def main() -> int:
     SandboxedKernelManager.settings = SandboxSettings.from_json(job["sandbox"])
     api = NbGraderAPI(CourseDirectory(config=config), config=config)
     result = api.autograde(job["assignment"], job["student"], force=True, create=True)
-    print(json.dumps({"success": bool(result["success"]), "log": result.get("log") or "",
-                      "error": None if result["success"] else str(result.get("error") or "")}))
+    return {"success": bool(result["success"]), "log": result.get("log") or "",
+            "error": None if result["success"] else str(result.get("error") or "")}
+
+
+def main() -> int:
+    warnings.filterwarnings("ignore", message=".*not in session.*")
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            result = grade_one(json.loads(line))
+        except Exception as exc:  # report, and stay alive for the next student
+            result = {"success": False, "log": "", "error": f"{type(exc).__name__}: {exc}"}
+        print(RESULT_MARK + json.dumps(result), flush=True)
     return 0
 
 
