@@ -23,7 +23,14 @@ def visible_line_count(source_cell_source: str) -> int:
     return next((i for i, line in enumerate(lines) if line.strip() == HIDDEN_MARK), len(lines))
 
 
-def test_result(cell: NotebookNode | None, visible_lines: int) -> str:
+def hidden_lines(source_cell_source: str) -> list[str]:
+    """The substantial lines of a test cell's hidden block."""
+    lines = source_cell_source.splitlines()
+    start = visible_line_count(source_cell_source)
+    return [line.strip() for line in lines[start + 1:] if len(line.strip()) > 12 and "END HIDDEN TESTS" not in line]
+
+
+def test_result(cell: NotebookNode | None, visible_lines: int, secret: list[str] = ()) -> str:
     """A student-safe sentence about why a test cell failed."""
     if cell is None:
         return "This test cell was missing from your notebook; it was put back and run."
@@ -38,8 +45,11 @@ def test_result(cell: NotebookNode | None, visible_lines: int) -> str:
         return "Not attempted yet: the function still raises NotImplementedError."
     trace = ANSI.sub("", "\n".join(err.get("traceback", [])))
     m = CELL_LINE.search(trace)
-    if m and int(m.group(1)) <= visible_lines:
-        return f"{ename}: {evalue}"[:2000]
+    message = f"{ename}: {evalue}"[:2000]
+    # A visible line failed: its message teaches. Unless it quotes hidden tests (student code can
+    # raise with whatever source it finds), in which case it is treated like a hidden failure.
+    if m and int(m.group(1)) <= visible_lines and not any(line in message for line in secret):
+        return message
     return (f"A hidden test failed ({ename}). Hidden tests try more cases than the visible ones: other "
             f"shapes, a batch of one, other dtypes, edge values. Check that your code handles them.")
 

@@ -27,7 +27,7 @@ import nbformat
 from . import AUTOGRADER_DIR, NOTEBOOKS, REPO, SOLUTIONS, assignments
 from .config import nbgrader_config
 from .execute import CRASH_MARK
-from .feedback import render, test_result, visible_line_count
+from .feedback import hidden_lines, render, test_result, visible_line_count
 from .intake import IntakeError, Submission, collect
 from .repair import repair
 from .report import write_canvas_csv, write_summary
@@ -126,8 +126,9 @@ class Grader:
         self.hide = sorted({str(h) for h in hide if not any(k == h or k.is_relative_to(h) for k in keep)})
         use_bwrap = self.options.sandbox and bwrap_available()
         if not use_bwrap:
-            self.log("warning: bubblewrap (bwrap) is not available: student code runs with process limits only "
-                     "(no file-system or network isolation). On Linux: apt-get install bubblewrap.")
+            why = "--no-sandbox was given" if not self.options.sandbox else "bubblewrap (bwrap) is not available"
+            self.log(f"warning: {why}: student code runs with process limits only (no file-system or network "
+                     f"isolation). On Linux: apt-get install bubblewrap.")
         if os.geteuid() == 0 and pids_cgroup_parent() is None:
             self.log("warning: running as root without a writable pids cgroup: the process limit does not bind root")
         return "bwrap" if use_bwrap else "limits only"
@@ -219,7 +220,8 @@ class Grader:
         source_cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in self.source.cells}
         results = [{"grade_id": gid, "points": row[gid], "max_points": points,
                     "message": None if row[gid] >= points else
-                    test_result(cells.get(gid), visible_line_count(source_cells[gid].source))}
+                    test_result(cells.get(gid), visible_line_count(source_cells[gid].source),
+                                hidden_lines(source_cells[gid].source))}
                    for gid, points in self.tests]
         feedback_dir = self.out / "feedback"
         feedback_dir.mkdir(parents=True, exist_ok=True)

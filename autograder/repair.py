@@ -22,8 +22,10 @@ def _nbgrader(cell) -> dict | None:
 
 
 def _without_hidden_tests(source: str) -> str:
-    """What a locked cell looks like in the release: nbgrader drops the hidden-test block."""
-    return re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", "", source, flags=re.S).strip()
+    """A locked cell as the release has it (nbgrader drops the hidden-test block), with trailing
+    spaces and line endings normalised, since editors and Colab change those."""
+    source = re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\r?\n?", "", source, flags=re.S)
+    return "\n".join(line.rstrip() for line in source.splitlines()).strip()
 
 
 def _first_line(source: str) -> str:

@@ -44,6 +44,40 @@ def with_answer(nb, grade_id, source):
     return nb
 
 
+def colab_variants(sol):
+    """How a notebook can come back from Google Colab (or an editor), graded as if from Jupyter."""
+    def colabify(nb, drop_nbgrader, new_ids):
+        nb = copy.deepcopy(nb)
+        nb.metadata = {"colab": {"provenance": [], "gpuType": "T4"}, "accelerator": "GPU",
+                       "kernelspec": {"name": "python3", "display_name": "Python 3"},
+                       "language_info": {"name": "python"}}
+        for i, cell in enumerate(nb.cells):
+            if drop_nbgrader:
+                cell.metadata.pop("nbgrader", None)
+            cell.metadata["id"] = f"Xy{i:05d}"
+            if cell.cell_type == "code":
+                cell.metadata["colab"] = {"base_uri": "https://localhost:8080/"}
+                cell.metadata["outputId"] = f"out{i}"
+            if new_ids:
+                cell.id = f"Xy{i:05d}"
+        return nb
+    variants = {
+        "colab_ids_kept": colabify(sol, drop_nbgrader=True, new_ids=False),
+        "colab_ids_lost": colabify(sol, drop_nbgrader=True, new_ids=True),
+        "colab_meta_kept": colabify(sol, drop_nbgrader=False, new_ids=True),
+        "other_kernel": copy.deepcopy(sol),
+        "crlf_and_spaces": colabify(sol, drop_nbgrader=True, new_ids=True),
+        "points_tampered": copy.deepcopy(sol),
+    }
+    variants["other_kernel"].metadata["kernelspec"] = {"name": "conda-env-dl-py", "display_name": "Python [conda env:dl]"}
+    for cell in variants["crlf_and_spaces"].cells:
+        cell.source = "\r\n".join(line + "  " for line in cell.source.splitlines())
+    for cell in variants["points_tampered"].cells:
+        if cell.metadata.get("nbgrader", {}).get("grade"):
+            cell.metadata["nbgrader"]["points"] = 100
+    return variants
+
+
 class Canary(http.server.BaseHTTPRequestHandler):
     hits: list[str] = []
 
@@ -108,6 +142,13 @@ def batch(tmp_path_factory):
             "    except OSError:\n"
             "        pass\n"
             "print(found)\n")),
+        "leaky": with_cell(sol, (
+            "import inspect, linecache\n"
+            "def _leak(*args, **kwargs):\n"
+            "    caller = inspect.stack()[1]\n"
+            "    raise AssertionError(''.join(linecache.getlines(caller.filename)))\n"
+            "assert_shape = assert_close = _leak\n"
+            "get_ipython().events.register('pre_run_cell', lambda info: print(info.raw_cell))\n")),
         "huge_output": with_cell(sol, "for i in range(300000):\n    print('spam', i)\n"),
         "deleted_test": copy.deepcopy(sol),
         "assert_true": with_answer(
@@ -121,8 +162,10 @@ def batch(tmp_path_factory):
     cell = next(c for c in notebooks["one_cell_stripped"].cells if c.id == "standardize_channels")
     del cell.metadata["nbgrader"]
     cell.id = "renamed-by-colab"
+    notebooks.update(colab_variants(sol))
     for name, nb in notebooks.items():
         nbformat.write(nb, subs / f"{name}.ipynb")
+    nbformat.write(sol, subs / "smithjane_12345_67890_Copy of ch00 (1).ipynb")   # a Canvas export name
     (subs / "malformed.ipynb").write_text('{"cells": [ {"cell_type": "code", ')
     (subs / "empty.ipynb").write_text("")
     (subs / "old_format.ipynb").write_text(json.dumps({"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": []}))
@@ -168,6 +211,9 @@ CASES = [
     ("old_format", "unsupported notebook format 3", None),
     ("stranger", "wrong assignment: none of ch00's exercise cells were found", None),
     ("essay", "not a notebook: essay.docx", None),
+    ("smithjane", "ok", FULL),
+    *[(name, "ok", FULL) for name in ("colab_ids_kept", "colab_ids_lost", "colab_meta_kept", "other_kernel",
+                                      "crlf_and_spaces", "points_tampered")],
 ]
 
 
@@ -213,6 +259,20 @@ def test_nothing_outside_the_sandbox_changed(batch):
     assert "FileNotFoundError" in printed and "untouched" not in printed
 
 
+def test_feedback_shows_no_hidden_test_even_to_code_that_hunts_for_it(batch):
+    import html
+    import re
+    hidden = [line.strip() for cell in solution().cells
+              for block in re.findall(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", cell.source, flags=re.S)
+              for line in block.splitlines() if len(line.strip()) > 20]
+    row = batch["rows"]["leaky"]
+    assert row["status"] == "ok" and score(row) == 0, row
+    for page in (batch["out"] / "feedback").iterdir():
+        text = html.unescape(page.read_text())
+        leaked = [line for line in hidden if line in text]
+        assert not leaked, f"{page.name} shows hidden tests: {leaked[:2]}"
+
+
 def test_huge_output_is_truncated(batch):
     path = batch["course"] / "autograded" / "huge_output" / AID / f"{AID}.ipynb"
     assert path.stat().st_size < 500_000, f"{path} is {path.stat().st_size} bytes"
@@ -229,6 +289,7 @@ def test_summary_and_lms_export(batch):
     assert rows[1][0] == "Points Possible" and float(rows[1][5]) == FULL
     by_student = {r[0]: r for r in rows[2:]}
     assert float(by_student["good"][5]) == FULL and by_student["malformed"][5] == ""
+    assert by_student["smithjane"][1] == "12345", "Canvas's user id, read from the export's file name"
 
 
 def test_regrading_one_student_is_idempotent_and_leaves_others(batch):
@@ -257,3 +318,18 @@ def test_whole_notebook_time_limit(tmp_path):
         row = next(csv.DictReader(f))
     assert row["status"].startswith("timed out: grading stopped after 15 s"), row
     assert row["score"] == ""
+
+
+def test_without_bubblewrap_grading_still_works_and_says_so_once(tmp_path):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    nbformat.write(solution(), subs / "a.ipynb")
+    nbformat.write(solution(), subs / "b.ipynb")
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", AID, str(subs), "--out", str(tmp_path / "out"),
+                           "--course-root", str(tmp_path / "course"), "--no-sandbox", "--jobs", "2"],
+                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("student code runs with process limits only") == 1, proc.stdout
+    with open(tmp_path / "out" / "grades.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["score"]) for r in rows] == [FULL, FULL]
