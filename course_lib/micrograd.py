@@ -295,7 +295,7 @@ def _draw_matplotlib(root, nodes, edges, labels, ax):
         _, ax = plt.subplots(figsize=(min(width, 14), min(height, 10)))
     for child, parent in edges:
         (x0, y0), (x1, y1) = pos[id(child)], pos[id(parent)]
-        ax.annotate("", xy=(x1 - 0.62, y1), xytext=(x0 + 0.62, y0),
+        ax.annotate("", xy=(x1 - 0.9, y1), xytext=(x0 + 0.55, y0),      # child box -> parent's op
                     arrowprops=dict(arrowstyle="->", color="0.45", lw=1, shrinkA=0, shrinkB=0))
     for node in nodes:
         x, y = pos[id(node)]
@@ -304,6 +304,8 @@ def _draw_matplotlib(root, nodes, edges, labels, ax):
                           ec="#3465a4", lw=1))
         op = getattr(node, "_op", "")
         if op:
+            ax.annotate("", xy=(x - 0.5, y), xytext=(x - 0.66, y),          # op -> its result
+                        arrowprops=dict(arrowstyle="->", color="0.45", lw=1, shrinkA=0, shrinkB=0))
             ax.text(x - 0.78, y, op, ha="center", va="center", fontsize=8, color="#f57900",
                     bbox=dict(boxstyle="circle,pad=0.25", fc="white", ec="#f57900", lw=1))
     xs = [p[0] for p in pos.values()]
