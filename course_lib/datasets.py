@@ -18,7 +18,7 @@ import numpy as np
 
 IRIS_FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 IRIS_CLASSES = ("setosa", "versicolor", "virginica")
-IRIS_c52742e50315a99f956a383faedf7575552675f6409ef0f9a47076dd08479930256 = "c52742e50315a99f956a383faedf7575552675f6409ef0f9a47076dd08479930"
+IRIS_SHA256 = "c52742e50315a99f956a383faedf7575552675f6409ef0f9a47076dd08479930"
 
 
 def iris_csv() -> str:
@@ -32,7 +32,7 @@ def load_iris(standardize: bool = False) -> tuple[np.ndarray, np.ndarray]:
     `standardize=True` shifts and scales each feature to mean 0 and standard deviation 1, which
     is what gradient descent on a small network wants.
     """
-    if hashlib.sha256(_IRIS_CSV.encode()).hexdigest() != IRIS_c52742e50315a99f956a383faedf7575552675f6409ef0f9a47076dd08479930256:
+    if hashlib.sha256(_IRIS_CSV.encode()).hexdigest() != IRIS_SHA256:
         raise RuntimeError("course_lib.datasets: the Iris CSV text was modified (checksum mismatch)")
     rows = list(csv.DictReader(io.StringIO(_IRIS_CSV)))
     X = np.array([[float(r[f]) for f in IRIS_FEATURES] for r in rows], dtype=np.float64)  # (150, 4)
