@@ -79,6 +79,8 @@ cgroup, cpu, mem, nproc, fsize = sys.argv[1], *map(int, sys.argv[2:6])
 if cgroup:
     with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
         f.write(str(os.getpid()))
+# One thread per kernel: several kernels grade side by side, and the tests are small.
+os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
 for res, value in ((resource.RLIMIT_CPU, cpu), (resource.RLIMIT_AS, mem), (resource.RLIMIT_NPROC, nproc),
                    (resource.RLIMIT_FSIZE, fsize), (resource.RLIMIT_CORE, 0)):
     resource.setrlimit(res, (value, value))
