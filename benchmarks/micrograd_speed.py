@@ -6,7 +6,7 @@
 1. micrograd's demo: MLP(2, [16, 16, 1]) on 100 two-moons points, 100 full-batch steps of SGD on
    the SVM max-margin loss + 1e-4 * L2, learning rate 1.0 -> 0.1. Both engines start from the same
    weights (same seed, same draw order), so they must end at the same loss and accuracy. Each run
-   is a fresh process, timed twice: with a bare heap, and after `import torch` (what a notebook
+   is a fresh process, timed twice: with a bare heap (only numpy imported), and after `import torch` (what a notebook
    or a test cell has in memory, and what the cyclic garbage collector re-scans).
 2. The deepest chain y = x + x + ... + x each engine can backpropagate through (10^3 ... 10^6),
    plus a recursive topological sort (the textbook one) for contrast.
@@ -40,10 +40,19 @@ def load_student_engine() -> dict:
     return namespace
 
 
+def load_course_micrograd():
+    """course_lib/micrograd.py on its own: importing the course_lib package would import torch."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("course_micrograd", REPO / "course_lib" / "micrograd.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def load_engine(name: str) -> dict:
     if name == "course_lib":
-        from course_lib import micrograd
-        return vars(micrograd)
+        return vars(load_course_micrograd())
     engine = load_student_engine()
     if name == "closures+recursion":          # the same engine with the textbook recursive sort
         def backward(self):
@@ -69,7 +78,7 @@ def demo(engine_name: str, steps: int, with_torch: bool) -> dict:
 
     if with_torch:
         import torch  # noqa: F401  (only to fill the heap, as in a notebook)
-    from course_lib.micrograd import make_moons
+    make_moons = load_course_micrograd().make_moons
 
     eng = load_engine(engine_name)
     Value, MLP = eng["Value"], eng["MLP"]
