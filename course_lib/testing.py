@@ -41,7 +41,11 @@ def assert_close(name: str, got, expected, *, rtol: float = 1e-6, atol: float = 
     expected_t = _as_tensor(f"{name} (expected)", expected).to(torch.float64)
     got_t = _as_tensor(name, got)
     assert_shape(name, got_t, tuple(expected_t.shape))
-    if not (got_t.dtype.is_floating_point or got_t.dtype.is_complex or got_t.dtype in (torch.int64, torch.int32, torch.bool)):
+    if got_t.dtype.is_complex:
+        raise AssertionError(f"{name}: got complex numbers (dtype {got_t.dtype}); expected real ones. "
+                             f"A negative number to a fractional power is one way to get them.")
+    if not (got_t.dtype.is_floating_point or got_t.dtype in (torch.int64, torch.int32, torch.int16, torch.int8,
+                                                             torch.uint8, torch.bool)):
         raise AssertionError(f"{name}: expected numbers, got dtype {got_t.dtype}")
     got_t = got_t.to(torch.float64)
     if torch.isnan(got_t).any() and not torch.isnan(expected_t).any():

@@ -247,6 +247,8 @@ def test_assert_close_reports_where_and_how_much():
         testing.assert_close("grad", np.zeros((2, 1)), np.zeros(2))
     with pytest.raises(AssertionError, match="NaN"):
         testing.assert_close("loss", [float("nan")], [0.0])
+    with pytest.raises(AssertionError, match="complex"):
+        testing.assert_close("x ** 0.5", [1 + 0j, 2 + 1j], [1.0, 2.0])
 
 
 def test_assert_own_rejects_imported_objects():
