@@ -329,7 +329,18 @@ def _kill_tree(proc: subprocess.Popen) -> None:
 def grade(assignment: str, submissions: Path, out: Path, options: Options | None = None, log=print) -> list[dict]:
     options = options or Options()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    # Start the workers first: they import nbgrader while this process sets up the gradebook.
+    workers = [Worker(out / "logs" / f"worker-{k}.stderr") for k in range(max(1, options.jobs))]
+    try:
+        rows = _grade_with(workers, assignment, submissions, out, options, log)
+    finally:
+        for worker in workers:
+            worker.close()
+    return rows
+
+
+def _grade_with(workers, assignment, submissions, out, options, log) -> list[dict]:
     grader = Grader(assignment, out, options, submissions, log)
     subs = collect(Path(submissions), assignment, grader.course_root / "intake", options.roster)
     if options.students:
@@ -345,24 +356,18 @@ def grade(assignment: str, submissions: Path, out: Path, options: Options | None
     for row in rows:
         if row.pop("ready", False):
             todo.put(row)
-    (out / "logs").mkdir(parents=True, exist_ok=True)
 
-    def work(slot: int) -> None:
-        worker = Worker(out / "logs" / f"worker-{slot}.stderr")
-        try:
-            while True:
-                try:
-                    row = todo.get_nowait()
-                except queue.Empty:
-                    return
-                _safe_run(grader, row, worker)
-                took = f"{row['seconds']:.1f} s" if "seconds" in row else "-"
-                log(f"  {row['student_id']:<28} {row.get('score', '-')!s:>6} / {grader.max_score:g}  {took:>7}  {row['status']}")
-        finally:
-            worker.close()
+    def work(worker: Worker) -> None:
+        while True:
+            try:
+                row = todo.get_nowait()
+            except queue.Empty:
+                return
+            _safe_run(grader, row, worker)
+            took = f"{row['seconds']:.1f} s" if "seconds" in row else "-"
+            log(f"  {row['student_id']:<28} {row.get('score', '-')!s:>6} / {grader.max_score:g}  {took:>7}  {row['status']}")
 
-    n_workers = max(1, min(options.jobs, todo.qsize()))
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(n_workers)]
+    threads = [threading.Thread(target=work, args=(w,)) for w in workers]
     for t in threads:
         t.start()
     for t in threads:

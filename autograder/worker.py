@@ -41,6 +41,7 @@ def grade_one(job: dict) -> dict:
 
 def main() -> int:
     warnings.filterwarnings("ignore", message=".*not in session.*")
+    import nbgrader.apps  # noqa: F401  (import now, while the grader is still setting up)
     for line in sys.stdin:
         if not line.strip():
             continue
