@@ -120,10 +120,12 @@ class Grader:
     def _sandbox_mode(self, submissions) -> str:
         hide = [self.course_root, SOLUTIONS, AUTOGRADER_DIR, self.out.resolve()]
         if submissions is not None:
-            hide.append(Path(submissions).resolve().parent if Path(submissions).is_file() else Path(submissions).resolve())
-        keep = [Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), REPO / "course_lib"]
+            hide.append(Path(submissions).resolve())   # a folder, or the zip file itself
+        keep = [Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.executable).resolve().parent,
+                REPO / "course_lib"]
         # Never hide a folder that holds the Python installation or course_lib (the kernel needs them).
         self.hide = sorted({str(h) for h in hide if not any(k == h or k.is_relative_to(h) for k in keep)})
+        self.keep = sorted({str(k) for k in keep})
         use_bwrap = self.options.sandbox and bwrap_available()
         if not use_bwrap:
             why = "--no-sandbox was given" if not self.options.sandbox else "bubblewrap (bwrap) is not available"
@@ -173,8 +175,8 @@ class Grader:
     def run(self, row: dict, worker: "Worker") -> dict:
         """Autograde a prepared submission on a worker, within the per-notebook time limit."""
         sid = row["student_id"]
-        settings = SandboxSettings(scratch=str(self._path(self.coursedir.autograded_directory, sid)),
-                                   hide=self.hide, limits=self.options.limits, use_bwrap=self.sandbox_mode == "bwrap")
+        settings = SandboxSettings(scratch=str(self._path(self.coursedir.autograded_directory, sid)), hide=self.hide,
+                                   keep=self.keep, limits=self.options.limits, use_bwrap=self.sandbox_mode == "bwrap")
         job = {"assignment": self.assignment, "student": sid, "course_root": str(self.course_root),
                "db_url": self.db_url, "cell_timeout": self.options.cell_timeout, "sandbox": settings.to_json()}
         start = time.perf_counter()
@@ -191,9 +193,14 @@ class Grader:
             row["status"] = f"could not be graded: the grading process died (exit {result['worker_died']})"
             return row
         if not result["success"]:
-            dead = "DeadKernelError" in result["log"] or "Kernel died" in result["log"]
-            row["status"] = ("could not be graded: the kernel died again and again (os._exit, crashes or memory)"
-                             if dead else "could not be graded: " + _last_error(result["log"] + "\n" + (result["error"] or "")))
+            log = result["log"] + "\n" + (result["error"] or "")
+            if "Kernel died before replying to kernel_info" in log:
+                row["status"] = (f"could not be graded: the Python kernel did not start (a problem of the grading "
+                                 f"machine, not the submission; see {logs / (sid + '.log')})")
+            elif "DeadKernelError" in log or "Kernel died" in log:
+                row["status"] = "could not be graded: the kernel died again and again (os._exit, crashes or memory)"
+            else:
+                row["status"] = "could not be graded: " + _last_error(log)
             return row
         crashes = [line.split(CRASH_MARK)[1].strip() for line in result["log"].splitlines() if CRASH_MARK in line]
         if crashes:

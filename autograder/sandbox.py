@@ -3,7 +3,7 @@
 Only the kernel is sandboxed; nbgrader, which reads the gradebook, stays outside. The kernel sees:
 - the whole system read-only (so Python and course_lib work), but NOT the course root (other
   students' submissions, the gradebook, nbgrader's release copy), solutions/, autograder/, the
-  submissions folder or the output folder: each is covered by an empty tmpfs;
+  submissions folder (or zip) or the output folder: each is covered by an empty tmpfs (or file);
 - a private /tmp and one writable scratch folder holding only this student's notebook;
 - no network (--unshare-net): it talks to nbgrader over IPC sockets in a folder bound in;
 - its own PID namespace, so everything it starts dies with it.
@@ -39,6 +39,7 @@ class Limits:
 class SandboxSettings:
     scratch: str = ""                               # writable folder: this student's notebook only
     hide: list[str] = field(default_factory=list)   # folders the kernel must not see
+    keep: list[str] = field(default_factory=list)   # folders it needs (Python, course_lib), even under /tmp
     limits: Limits = field(default_factory=Limits)
     use_bwrap: bool = True
 
@@ -97,9 +98,16 @@ def wrap(kernel_cmd: list[str], settings: SandboxSettings, ipc_dir: str, cgroup:
     scratch = settings.scratch
     cmd = [shutil.which("bwrap") or "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
            "--tmpfs", "/tmp", "--tmpfs", "/dev/shm"]
+    covered = ["/tmp"]
     for path in settings.hide:
         if os.path.isdir(path):
             cmd += ["--tmpfs", path]
+            covered.append(path)
+        elif os.path.isfile(path):   # e.g. the LMS zip: the kernel sees an empty file there
+            cmd += ["--ro-bind", "/dev/null", path]
+    for path in settings.keep:   # e.g. a checkout (and its .venv) that lives under /tmp
+        if any(os.path.commonpath([path, c]) == c for c in covered) and os.path.isdir(path):
+            cmd += ["--ro-bind", path, path]
     cmd += ["--bind", scratch, scratch, "--bind", ipc_dir, ipc_dir,
             "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
             # ipykernel exits when its parent pid looks like 1, which it is inside a PID namespace
