@@ -5,8 +5,10 @@
     python -m autograder grade ch00 SUBMISSIONS --out DIR
 
 Modules: intake (find each student's notebook), repair (re-attach lost nbgrader metadata),
-grade (run nbgrader, write grades.csv), feedback (per-student HTML without hidden tests),
-release (generate notebooks/ and check it is in sync).
+grade (the command: check, repair, dispatch to workers, collect grades.csv), worker (autograde one
+student with nbgrader), execute (nbgrader's Execute, sandboxed and crash-tolerant), sandbox
+(bubblewrap and process limits for the kernel), feedback (per-student HTML without hidden tests),
+report (summary.md, histogram, canvas.csv), release (generate notebooks/, check it is in sync).
 """
 from pathlib import Path
 

@@ -233,7 +233,8 @@ class Grader:
         feedback_dir = self.out / "feedback"
         feedback_dir.mkdir(parents=True, exist_ok=True)
         (feedback_dir / f"{student_id}.html").write_text(
-            render(student_id, self.assignment, results, row["score"], self.max_score, []), encoding="utf-8")
+            render(student_id, self.assignment, results, row["score"], self.max_score,
+                   row["notes"] + ([row["status"]] if row["status"] != "ok" else [])), encoding="utf-8")
 
     # ---- the class ---------------------------------------------------------------------------------
 
