@@ -8,6 +8,7 @@ Also written: DIR/summary.md, DIR/score_histogram.png, DIR/canvas.csv (LMS impor
 """
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import os
@@ -110,6 +111,9 @@ class Grader:
         self.source = nbformat.read(SOLUTIONS / assignment / f"{assignment}.ipynb", as_version=4)
         self.tests = _test_cells(self.release)
         self.max_score = sum(points for _, points in self.tests)
+        # Per test: how many lines students see, and the hidden lines feedback must never quote.
+        source = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in self.source.cells}
+        self.test_secrets = {gid: (visible_line_count(source[gid]), hidden_lines(source[gid])) for gid, _ in self.tests}
         self.other_releases = {a: nbformat.read(NOTEBOOKS / a / f"{a}.ipynb", as_version=4)
                                for a in assignments() if a != assignment and (NOTEBOOKS / a / f"{a}.ipynb").exists()}
         result = NbGraderAPI(self.coursedir, config=self.config).generate_assignment(assignment, force=True, create=True)
@@ -164,7 +168,6 @@ class Grader:
         return row
 
     def _wrong_assignment(self, nb) -> str:
-        import copy
         for other, release in self.other_releases.items():
             probe = copy.deepcopy(nb)
             repair(probe, release)
@@ -215,7 +218,7 @@ class Grader:
             nb = gb.find_submission_notebook(self.assignment, self.assignment, student_id)
             earned = {g.name: float(g.score) for g in nb.grades}
         row.update({gid: earned.get(gid, 0.0) for gid, _ in self.tests})
-        row["score"] = sum(earned.get(gid, 0.0) for gid, _ in self.tests)
+        row["score"] = sum(row[gid] for gid, _ in self.tests)
         row["max_score"] = self.max_score
 
         graded = nbformat.read(self._path(self.coursedir.autograded_directory, student_id) / f"{self.assignment}.ipynb", 4)
@@ -224,11 +227,8 @@ class Grader:
         if timed_out:
             row["notes"].append(f"cell {', '.join(map(str, timed_out))} ran over {self.options.cell_timeout} s and was stopped")
         cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in graded.cells}
-        source_cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in self.source.cells}
         results = [{"grade_id": gid, "points": row[gid], "max_points": points,
-                    "message": None if row[gid] >= points else
-                    test_result(cells.get(gid), visible_line_count(source_cells[gid].source),
-                                hidden_lines(source_cells[gid].source))}
+                    "message": None if row[gid] >= points else test_result(cells.get(gid), *self.test_secrets[gid])}
                    for gid, points in self.tests]
         feedback_dir = self.out / "feedback"
         feedback_dir.mkdir(parents=True, exist_ok=True)

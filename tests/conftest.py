@@ -68,7 +68,7 @@ def built_site(tmp_path_factory) -> Path:
                           capture_output=True, text=True, timeout=1800)
     log = proc.stdout + proc.stderr
     warnings = [line for line in log.splitlines() if "WARNING" in line and "IPKernelApp" not in line]
-    assert proc.returncode == 0 and not warnings, f"the book does not build cleanly:\n" + "\n".join(warnings or log.splitlines()[-40:])
+    assert proc.returncode == 0 and not warnings, "the book does not build cleanly:\n" + "\n".join(warnings or log.splitlines()[-40:])
     html = out / "_build" / "html"
     assert (html / "index.html").exists()
     return html

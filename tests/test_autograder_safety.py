@@ -13,7 +13,6 @@ import json
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -21,6 +20,7 @@ import pytest
 from autograder import NOTEBOOKS, REPO, SOLUTIONS, assignments
 from autograder.sandbox import bwrap_available
 from conftest import IN_CI, require_program
+from test_grading import hidden_lines
 
 AID = "ch00"
 FULL = 9.0
@@ -152,7 +152,7 @@ def batch(tmp_path_factory):
         "huge_output": with_cell(sol, "for i in range(300000):\n    print('spam', i)\n"),
         "deleted_test": copy.deepcopy(sol),
         "assert_true": with_answer(
-            next_to := copy.deepcopy(sol), "batch_dependency",
+            sol, "batch_dependency",
             "def batch_dependency(model, x):\n    raise NotImplementedError()\n"),
         "one_cell_stripped": copy.deepcopy(sol),
     }
@@ -261,10 +261,7 @@ def test_nothing_outside_the_sandbox_changed(batch):
 
 def test_feedback_shows_no_hidden_test_even_to_code_that_hunts_for_it(batch):
     import html
-    import re
-    hidden = [line.strip() for cell in solution().cells
-              for block in re.findall(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", cell.source, flags=re.S)
-              for line in block.splitlines() if len(line.strip()) > 20]
+    hidden = hidden_lines(AID)
     row = batch["rows"]["leaky"]
     assert row["status"] == "ok" and score(row) == 0, row
     for page in (batch["out"] / "feedback").iterdir():

@@ -7,7 +7,6 @@ import random
 
 import matplotlib
 import numpy as np
-import pytest
 import torch
 
 from course_lib.micrograd import MLP, Layer, Neuron, Value, draw_graph, make_moons, topological_order
