@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv book notebooks test clean
+.PHONY: venv book notebooks lint test test-fast clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,9 +24,17 @@ book: notebooks
 	@echo
 	@echo "The site is built: open file://$(abspath _build/html/index.html)"
 
-## everything CI checks (run .ci/run first on a fresh machine: it installs chromium and bubblewrap)
-test: $(STAMP)
+## ruff (rules in pyproject.toml)
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+## everything CI checks (run .ci/run first on a fresh machine: it installs the system packages)
+test: lint
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -ra
+
+## the inner loop: no notebook grading, site build or browser (tests marked slow); one chapter: CH=ch03
+test-fast: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -m "not slow$(if $(CH), and $(CH))"
 
 clean:
 	rm -rf _build .pytest_cache

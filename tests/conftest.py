@@ -157,3 +157,39 @@ def wait_for_mathjax(page):
     page.evaluate("() => window.MathJax.startup.promise")
 
 
+
+
+# ---- markers and the CI time budget --------------------------------------------------------------
+CHAPTER = re.compile(r"\bch\d\d\b")
+CI_BUDGET_S = 20 * 60   # `make test` on a fresh clone, 2 cores, all six chapters (CONTRIBUTING.md)
+
+
+def pytest_configure(config):
+    from autograder import assignments
+    for aid in assignments():
+        config.addinivalue_line("markers", f"{aid}: tests of chapter {aid} (applied from the test id)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark each test with the chapters its id names (`pytest -m ch03`), so one chapter runs alone."""
+    for item in items:
+        for aid in set(CHAPTER.findall(item.nodeid.replace("_", " ").replace("-", " "))):
+            item.add_marker(aid)
+
+
+_seconds_per_file: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    _seconds_per_file[report.nodeid.split("::")[0]] = _seconds_per_file.get(report.nodeid.split("::")[0], 0.0) \
+        + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Seconds per test file, slowest first, against the CI budget: the budget stays visible."""
+    if not _seconds_per_file:
+        return
+    total = sum(_seconds_per_file.values())
+    terminalreporter.section(f"time per test file (total {total:.0f} s; CI budget {CI_BUDGET_S} s for make test)")
+    for path, seconds in sorted(_seconds_per_file.items(), key=lambda kv: -kv[1]):
+        terminalreporter.write_line(f"{seconds:8.1f} s  {path}")
