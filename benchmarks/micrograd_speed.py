@@ -1,7 +1,10 @@
-"""course_lib.micrograd against the closure-based engine students write in chapter 2.
+"""course_lib's scalar engine (engine.py + nn.py) against the closure-based one students write in chapter 2.
 
     .venv/bin/python benchmarks/micrograd_speed.py            # the full run (a few minutes on a CPU)
     .venv/bin/python benchmarks/micrograd_speed.py --quick    # 10 steps, chains up to 10^5
+
+Seconds are CPU-seconds of the measured process. The full run writes its figures to
+benchmarks/results/micrograd_speed.json, which the chapter 2 page reads.
 
 1. micrograd's demo: MLP(2, [16, 16, 1]) on 100 two-moons points, 100 full-batch steps of SGD on
    the SVM max-margin loss + 1e-4 * L2, learning rate 1.0 -> 0.1. Both engines start from the same
@@ -40,24 +43,35 @@ def load_student_engine() -> dict:
     return namespace
 
 
-def load_course_micrograd():
-    """course_lib/micrograd.py on its own: importing the course_lib package would import torch."""
-    import importlib.util
+# The textbook backward pass: a recursive depth-first topological sort (what a first engine writes,
+# and what chapter 2 asks students to avoid), put on the closure engine for the chain-depth contrast.
+RECURSIVE_BACKWARD = """
+def backward(self):
+    topo, visited = [], set()
+    def build(v):
+        if v not in visited:
+            visited.add(v)
+            for child in v._prev:
+                build(child)
+            topo.append(v)
+    build(self)
+    self.grad = 1.0
+    for v in reversed(topo):
+        v._backward()
 
-    spec = importlib.util.spec_from_file_location("course_micrograd", REPO / "course_lib" / "micrograd.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+Value.backward = backward
+"""
 
 
 def load_engine(name: str) -> dict:
     if name == "course_lib":
-        return vars(load_course_micrograd())
+        # importing course_lib loads no torch: its package names load lazily (bare-heap runs stay bare)
+        from course_lib.engine import Value
+        from course_lib.nn import MLP
+        return {"Value": Value, "MLP": MLP}
     engine = load_student_engine()
-    if name == "closures+recursion":          # the same engine with the textbook recursive sort
-        sys.path.insert(0, str(REPO / "tests"))
-        from variants.ch02 import _RECURSIVE   # the wrong answer the ch02 tests reject, reused
-        exec(_RECURSIVE, engine)
+    if name == "closures+recursion":
+        exec(RECURSIVE_BACKWARD, engine)
     return engine
 
 
@@ -67,7 +81,7 @@ def demo(engine_name: str, steps: int, with_torch: bool) -> dict:
 
     if with_torch:
         import torch  # noqa: F401  (only to fill the heap, as in a notebook)
-    make_moons = load_course_micrograd().make_moons
+    from course_lib.datasets import make_moons
 
     eng = load_engine(engine_name)
     Value, MLP = eng["Value"], eng["MLP"]
@@ -84,7 +98,7 @@ def demo(engine_name: str, steps: int, with_torch: bool) -> dict:
         accuracy = sum((yi > 0) == (si.data > 0) for yi, si in zip(y, scores)) / len(X)
         return data_loss + reg_loss, accuracy
 
-    start = time.perf_counter()
+    start = time.process_time()
     for k in range(steps):
         total, accuracy = loss()
         model.zero_grad()
@@ -92,7 +106,7 @@ def demo(engine_name: str, steps: int, with_torch: bool) -> dict:
         lr = 1.0 - 0.9 * k / 100
         for p in model.parameters():
             p.data -= lr * p.grad
-    seconds = time.perf_counter() - start
+    seconds = time.process_time() - start
     return {"seconds": seconds, "loss": total.data, "accuracy": accuracy}
 
 
@@ -100,7 +114,7 @@ def deep_chain(engine_name: str, depth: int) -> dict:
     eng = load_engine(engine_name)
     x = eng["Value"](0.5)
     y = x
-    start = time.perf_counter()
+    start = time.process_time()
     for _ in range(depth):
         y = y + x
     try:
@@ -109,7 +123,7 @@ def deep_chain(engine_name: str, depth: int) -> dict:
         return {"ok": False, "why": "RecursionError"}
     ok = x.grad == depth + 1
     del y                                              # freeing the graph is part of the test
-    return {"ok": ok, "why": "" if ok else f"x.grad = {x.grad}", "seconds": time.perf_counter() - start}
+    return {"ok": ok, "why": "" if ok else f"x.grad = {x.grad}", "seconds": time.process_time() - start}
 
 
 # ---- driver: every measurement in its own process ----------------------------------------------
@@ -142,9 +156,10 @@ def main() -> None:
     steps = 10 if args.quick else 100
     depths = [10 ** k for k in range(3, 6 if args.quick else 7)]
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; demo: MLP(2, [16, 16, 1]), 100 moons, {steps} steps\n")
-    print(f"{'heap':<12}{'engine':<14}{'seconds':>9}{'final loss':>13}{'accuracy':>10}")
+    print(f"{'heap':<12}{'engine':<14}{'CPU s':>9}{'final loss':>13}{'accuracy':>10}")
+    results = {"python": sys.version.split()[0], "cpus": os.cpu_count(), "steps": steps, "demo": {}, "chain": {}}
     for heap in ("bare", "torch"):
-        runs = {}
+        runs = results["demo"][heap] = {}
         for engine in ("course_lib", "closures"):
             r = runs[engine] = in_subprocess(["demo", engine, str(steps), heap], timeout=3600)
             print(f"{heap:<12}{engine:<14}{r['seconds']:>9.2f}{r['loss']:>13.6f}{r['accuracy']:>10.0%}", flush=True)
@@ -163,8 +178,13 @@ def main() -> None:
                 continue
             r = in_subprocess(["chain", engine, str(d)], timeout=600)
             cells.append(f"{r['seconds']:.1f} s" if r["ok"] else r["why"][:11])
+            results["chain"].setdefault(engine, {})[str(d)] = r
             failed = not r["ok"]
         print(f"{engine:<22}" + "".join(f"{c:>12}" for c in cells), flush=True)
+    if not args.quick:
+        path = REPO / "benchmarks" / "results" / "micrograd_speed.json"
+        path.write_text(json.dumps(results, indent=1) + "\n")
+        print(f"\nwritten: {path.relative_to(REPO)}")
 
 
 if __name__ == "__main__":

@@ -1,20 +1,44 @@
 """course_lib: the shared library behind the course's chapters and exercise notebooks.
 
-Modules (each chapter names the ones it uses):
-    device     pick_device, autocast_dtype, needs_grad_scaler, describe_environment
-    seed       seed_everything
-    runsize    run_size, pick ("full" on a GPU, "smoke" on CPU/CI; COURSE_RUN_SIZE overrides)
-    data       download (checksummed, cached; COURSE_OFFLINE, COURSE_DATA_DIR)
-    plotting   use_course_style
-    gradcheck  numeric_grad, relative_error
-    testing    assert_shape, assert_close, assert_own (test helpers with teaching messages)
+One idea per module; each module's docstring names the chapter that introduces it.
+
+    module      chapter  what
+    device         0     pick_device, autocast_dtype, needs_grad_scaler, in_colab, describe_environment
+    seed           0     seed_everything
+    runsize        0     run_size, pick ("full" on a GPU, "smoke" on CPU/CI; COURSE_RUN_SIZE overrides)
+    data           0     download: the one way course code fetches files (checksummed, cached;
+                         COURSE_OFFLINE, COURSE_DATA_DIR)
+    datasets       1     small data sets that need no download: load_iris, train_test_split, make_moons
+    plotting       0     use_course_style
+    gradcheck      1     numeric_grad, relative_error
+    testing        0     assert_shape, assert_close, assert_own (test helpers with teaching messages)
+    drawing        2     draw_graph (any micrograd-style computation graph)
+    engine         2     Value, topological_order, linear (scalar reverse-mode autograd)
+    nn             2     Module, Neuron, Layer, MLP (on the scalar engine)
+    micrograd      2     engine + nn + make_moons + draw_graph under karpathy/micrograd's names
+    transformer    4     the Transformer box by box: sinusoidal_positions, scaled_dot_product_attention,
+                         causal_mask, padding_mask, MultiHeadAttention, LayerNorm, blocks, position_dependency
+    widgets        4     precomputed_widget: controls that pick precomputed outputs, no kernel needed
+
+`import course_lib` is cheap: the names in __all__ load their module (and torch) on first use, so
+the scalar engine runs without importing torch at all.
 """
-from .device import autocast_dtype, describe_environment, in_colab, needs_grad_scaler, pick_device
-from .runsize import pick, run_size
-from .seed import seed_everything
+from importlib import import_module
 
 __version__ = "0.1.0"
-__all__ = [
-    "autocast_dtype", "describe_environment", "in_colab", "needs_grad_scaler", "pick_device",
-    "pick", "run_size", "seed_everything",
-]
+
+# The package's public API, in one place: name -> the module that owns it.
+_API = {
+    "pick_device": "device", "autocast_dtype": "device", "needs_grad_scaler": "device", "in_colab": "device",
+    "describe_environment": "device",
+    "seed_everything": "seed",
+    "run_size": "runsize", "pick": "runsize",
+    "download": "data",
+}
+__all__ = sorted(_API)
+
+
+def __getattr__(name):
+    if name in _API:
+        return getattr(import_module(f".{_API[name]}", __name__), name)
+    raise AttributeError(f"module 'course_lib' has no attribute {name!r}")

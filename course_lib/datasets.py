@@ -1,6 +1,9 @@
-"""Small real data sets shipped with the course (no download), for exercises and their tests.
+"""Small data sets that need no download, for exercises, demos and their tests.
 
-    X, y = load_iris()          # (150, 4) float64 features in cm, (150,) int64 labels 0, 1, 2
+    X, y = load_iris()          # chapter 1: (150, 4) float64 features in cm, (150,) int64 labels 0, 1, 2
+    X, y = make_moons(100)      # chapter 2: (100, 2) float64 points, (100,) int64 labels 0, 1
+
+Files that must be downloaded (CIFAR-10, tiny Shakespeare) go through course_lib.data instead.
 
 Fisher's Iris data (Fisher 1936, "The use of multiple measurements in taxonomic problems"):
 50 flowers of each of three species (setosa, versicolor, virginica), four measurements each.
@@ -49,6 +52,26 @@ def train_test_split(n: int, n_test: int, seed: int = 0) -> tuple[np.ndarray, np
     perm = np.random.default_rng(seed).permutation(n)
     return np.sort(perm[n_test:]), np.sort(perm[:n_test])
 
+
+
+def make_moons(n=100, noise=0.1, seed=0):
+    """Two interleaving half circles: X of shape (n, 2) (float64) and labels y in {0, 1} (int64).
+
+    The upper moon (label 0) is centred at (0, 0), the lower one (label 1) at (1, 0.5); Gaussian
+    noise of standard deviation `noise` is added to every coordinate. Same recipe as
+    scikit-learn's make_moons, without needing scikit-learn.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n0 = n // 2
+    t0, t1 = np.linspace(0, np.pi, n0), np.linspace(0, np.pi, n - n0)
+    upper = np.stack([np.cos(t0), np.sin(t0)], axis=1)                 # (n0, 2)
+    lower = np.stack([1 - np.cos(t1), 0.5 - np.sin(t1)], axis=1)       # (n - n0, 2)
+    X = np.concatenate([upper, lower]) + rng.normal(scale=noise, size=(n, 2))
+    y = np.concatenate([np.zeros(n0, dtype=np.int64), np.ones(n - n0, dtype=np.int64)])
+    perm = rng.permutation(n)
+    return X[perm], y[perm]
 
 # Fisher (1936), as distributed by the UCI Machine Learning Repository.
 _IRIS_CSV = """\

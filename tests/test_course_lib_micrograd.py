@@ -1,4 +1,5 @@
-"""Unit tests of course_lib.micrograd, the course's reference autograd engine (checked against torch)."""
+"""Unit tests of chapter 2's library: course_lib.engine and course_lib.nn (checked against torch),
+make_moons and draw_graph."""
 from __future__ import annotations
 
 import gc
@@ -9,7 +10,10 @@ import matplotlib
 import numpy as np
 import torch
 
-from course_lib.micrograd import MLP, Layer, Neuron, Value, draw_graph, make_moons, topological_order
+from course_lib.datasets import make_moons
+from course_lib.drawing import draw_graph
+from course_lib.engine import Value, topological_order
+from course_lib.nn import MLP, Layer, Neuron
 
 matplotlib.use("Agg")
 

@@ -1,0 +1,86 @@
+"""Drawing a computation graph: one box per value (data, grad), one circle per operation.
+
+Introduced in chapter 2 (micrograd). Works on any micrograd-style graph: nodes that keep their
+children in `_prev` and their op in `_op`, so it draws the student's own engine as well as
+course_lib.engine's.
+"""
+from __future__ import annotations
+
+from .engine import topological_order
+
+__all__ = ["draw_graph"]
+
+
+def _label(node, labels):
+    name = labels.get(id(node), "")
+    head = f"{name} | " if name else ""
+    return f"{head}data {node.data:.3g}\ngrad {float(node.grad):.3g}"
+
+
+def draw_graph(root, labels=None, ax=None, use_graphviz=None):
+    """Draw the graph that produced `root`: one box per Value (data, grad), one circle per op.
+
+    `labels` maps Values to names ({a: "a"}). With the `graphviz` package (and its `dot` program)
+    installed and use_graphviz not False, returns a graphviz.Digraph (Jupyter shows it);
+    otherwise draws with matplotlib, inputs on the left and `root` on the right, and returns the
+    Axes. Works on any engine whose nodes keep their children in `_prev` and their op in `_op`.
+    """
+    labels = {id(k): v for k, v in (labels or {}).items()}
+    nodes = topological_order(root)                  # children before parents
+    edges = [(child, node) for node in nodes for child in node._prev]
+    if use_graphviz is not False:
+        try:
+            import graphviz
+            dot = graphviz.Digraph(graph_attr={"rankdir": "LR"})
+            for n in nodes:
+                dot.node(str(id(n)), _label(n, labels).replace("\n", " | "), shape="record")
+                if getattr(n, "_op", ""):
+                    dot.node(f"{id(n)}op", n._op, shape="circle")
+                    dot.edge(f"{id(n)}op", str(id(n)))
+            for child, parent in edges:
+                dot.edge(str(id(child)), f"{id(parent)}op")
+            dot.pipe(format="svg")            # fails here, not in Jupyter, if `dot` is missing
+            return dot
+        except Exception:
+            if use_graphviz:
+                raise
+    return _draw_matplotlib(root, nodes, edges, labels, ax)
+
+
+def _draw_matplotlib(root, nodes, edges, labels, ax):
+    import matplotlib.pyplot as plt
+
+    # Layer = longest path from an input, so every edge points right.
+    depth, columns = {}, {}
+    for node in nodes:                             # children first, so their depth is known
+        depth[id(node)] = d = 1 + max((depth[id(c)] for c in node._prev), default=-1)
+        columns.setdefault(d, []).append(node)
+    pos = {}
+    for d, col in columns.items():
+        for i, node in enumerate(col):
+            pos[id(node)] = (2.0 * d, (len(col) - 1) / 2 - i)
+    if ax is None:
+        width = 2.2 + 1.9 * len(columns)
+        height = 1.2 + 0.9 * max(len(c) for c in columns.values())
+        _, ax = plt.subplots(figsize=(min(width, 14), min(height, 10)))
+    for child, parent in edges:
+        (x0, y0), (x1, y1) = pos[id(child)], pos[id(parent)]
+        ax.annotate("", xy=(x1 - 0.9, y1), xytext=(x0 + 0.55, y0),      # child box -> parent's op
+                    arrowprops=dict(arrowstyle="->", color="0.45", lw=1, shrinkA=0, shrinkB=0))
+    for node in nodes:
+        x, y = pos[id(node)]
+        ax.text(x, y, _label(node, labels), ha="center", va="center", fontsize=8, family="monospace",
+                bbox=dict(boxstyle="round,pad=0.35", fc="#eef3fb" if node is not root else "#fde9d9",
+                          ec="#3465a4", lw=1))
+        op = getattr(node, "_op", "")
+        if op:
+            ax.annotate("", xy=(x - 0.5, y), xytext=(x - 0.66, y),          # op -> its result
+                        arrowprops=dict(arrowstyle="->", color="0.45", lw=1, shrinkA=0, shrinkB=0))
+            ax.text(x - 0.78, y, op, ha="center", va="center", fontsize=8, color="#f57900",
+                    bbox=dict(boxstyle="circle,pad=0.25", fc="white", ec="#f57900", lw=1))
+    xs = [p[0] for p in pos.values()]
+    ys = [p[1] for p in pos.values()]
+    ax.set_xlim(min(xs) - 1.1, max(xs) + 0.9)
+    ax.set_ylim(min(ys) - 0.7, max(ys) + 0.7)
+    ax.axis("off")
+    return ax
