@@ -1,5 +1,7 @@
 """Checksummed, cached downloads: the only way course code fetches data.
 
+Introduced in chapter 0 (set-up and tensors); used from chapter 3 on (CIFAR-10, tiny Shakespeare).
+
     path = download("https://.../input.txt", sha256="86c4...")
 
 - The cache folder is COURSE_DATA_DIR, else ~/.cache/course_lib. A file already there with the

@@ -1,5 +1,7 @@
 """Small data sets that need no download, for exercises, demos and their tests.
 
+Introduced in chapter 1 (backprop by hand: Iris); make_moons in chapter 2.
+
     X, y = load_iris()          # chapter 1: (150, 4) float64 features in cm, (150,) int64 labels 0, 1, 2
     X, y = make_moons(100)      # chapter 2: (100, 2) float64 points, (100,) int64 labels 0, 1
 

@@ -1,5 +1,7 @@
 """Which device to train on, and which reduced-precision dtype it runs natively.
 
+Introduced in chapter 0 (set-up and tensors).
+
 Detect what the machine can do instead of adding flags: cuda, then Apple's mps, then cpu.
 """
 from __future__ import annotations

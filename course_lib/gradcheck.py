@@ -1,5 +1,7 @@
 """Numerical gradients by central differences, for checking backward passes written by hand.
 
+Introduced in chapter 1 (backprop by hand).
+
     f'(x) ≈ (f(x + h) - f(x - h)) / 2h        error O(h²), versus O(h) for a one-sided difference
 
 Work in float64: in float32 the rounding error of f (~1e-7·|f|) divided by 2h swamps the answer.

@@ -1,4 +1,7 @@
-"""Plotting defaults shared by the book and the notebooks, so every figure looks like one course."""
+"""Plotting defaults shared by the book and the notebooks, so every figure looks like one course.
+
+Introduced in chapter 0 (set-up and tensors).
+"""
 from __future__ import annotations
 
 import matplotlib

@@ -1,5 +1,7 @@
 """One switch for how big an experiment runs: "full" on a GPU, "smoke" on a CPU or in CI.
 
+Introduced in chapter 0 (set-up and tensors).
+
 Override with the environment variable COURSE_RUN_SIZE=full|smoke (e.g. a full run on a fast
 CPU, or a smoke run on a GPU to check a notebook end to end).
 """

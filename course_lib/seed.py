@@ -1,4 +1,7 @@
-"""Reproducibility: one call seeds every random number generator the course uses."""
+"""Reproducibility: one call seeds every random number generator the course uses.
+
+Introduced in chapter 0 (set-up and tensors).
+"""
 from __future__ import annotations
 
 import os

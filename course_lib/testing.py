@@ -1,5 +1,7 @@
 """Checks for graded tests whose failure messages teach.
 
+Introduced in chapter 0 (the first graded exercises).
+
 Each helper raises AssertionError with a message that names the quantity, says what was expected
 and what came instead, e.g. "dL/dw: expected shape (2, 1), got (2,)". They never print, because
 nbgrader scores a test cell that writes to stderr as 0.
