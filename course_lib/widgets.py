@@ -1,0 +1,89 @@
+"""Introduced in chapter 4 (first used by chapter 1's slider): interactive figures with no kernel.
+
+The course site is static: no Python runs behind a page. So every picture a control can ask for
+is rendered once, at build time, into a stack of frames, and the control only chooses which frame
+shows. The choosing is an ipywidgets `jslink`, which the widget manager runs in the browser; the
+page embeds the widgets' state and works offline like any figure. In Jupyter the same widget
+works unchanged.
+
+    precomputed_widget(render, {"learning rate": ["0.1", "0.3"]})
+        one control per axis; render(i) (or render(i, j, ...) with several axes) returns the frame
+        for those choices: a matplotlib Figure, PNG bytes, an HTML string or any widget.
+
+Every frame is stored in the page, so the number of frames (the product of the axes' lengths)
+times their size is the page's weight: keep figures small (the default 80 dpi PNG) and few.
+"""
+from __future__ import annotations
+
+import io
+
+import ipywidgets as widgets
+
+CONTROLS = {"slider": widgets.SelectionSlider, "buttons": widgets.ToggleButtons, "dropdown": widgets.Dropdown}
+
+
+def as_widget(frame, dpi: int = 80) -> widgets.Widget:
+    """A rendered frame as a widget: Figure -> PNG image, bytes -> PNG image, str -> HTML."""
+    if isinstance(frame, widgets.Widget):
+        return frame
+    if hasattr(frame, "savefig"):                       # a matplotlib Figure
+        import matplotlib.pyplot as plt
+
+        buf = io.BytesIO()
+        frame.savefig(buf, format="png", dpi=dpi)
+        plt.close(frame)
+        frame = buf.getvalue()
+    if isinstance(frame, bytes):
+        return widgets.Image(value=frame, format="png")
+    if isinstance(frame, str):
+        return widgets.HTML(frame)
+    raise TypeError(f"render returned a {type(frame).__name__}; return a matplotlib Figure, PNG bytes, "
+                    f"an HTML string or an ipywidgets widget")
+
+
+def precomputed_widget(render, axes: dict[str, list[str]], *, initial=None, controls=None,
+                       dpi: int = 80, width: str = "360px") -> widgets.VBox:
+    """Controls (one per axis: its name -> the labels of its choices) over precomputed frames.
+
+    render(*indices) draws the frame for one index per axis; it is called for every combination.
+    initial: the index per axis shown first (default all 0). controls: per axis "slider" (default),
+    "buttons" or "dropdown". Returns a VBox: the controls, then the frames.
+    """
+    names = list(axes)
+    if not names or any(not axes[n] for n in names):
+        raise ValueError(f"every axis needs at least one choice, got {axes}")
+    sizes = [len(axes[n]) for n in names]
+    initial = tuple(initial or (0,) * len(names))
+    controls = controls or {}
+    unknown = set(controls.values()) - set(CONTROLS)
+    if unknown:
+        raise ValueError(f"unknown control kind {unknown}; use one of {sorted(CONTROLS)}")
+
+    # Nested stacks: depth d holds one Stack per choice of the axes before it; axis d's control is
+    # linked to every Stack at depth d, so each control acts whatever the others show.
+    stacks_at_depth: list[list[widgets.Stack]] = [[] for _ in names]
+
+    def build(prefix: tuple) -> widgets.Widget:
+        depth = len(prefix)
+        if depth == len(names):
+            return as_widget(render(*prefix), dpi=dpi)
+        stack = widgets.Stack([build(prefix + (i,)) for i in range(sizes[depth])],
+                              selected_index=initial[depth])
+        stacks_at_depth[depth].append(stack)
+        return stack
+
+    frames = build(())
+    rows = []
+    for depth, name in enumerate(names):
+        kind = controls.get(name, "slider")
+        options = [(label, i) for i, label in enumerate(axes[name])]
+        layout = widgets.Layout(width=width) if kind == "slider" else widgets.Layout(width="auto")
+        extra = {"continuous_update": True} if kind == "slider" else {}
+        control = CONTROLS[kind](options=options, value=initial[depth], layout=layout, **extra)
+        for stack in stacks_at_depth[depth]:
+            widgets.jslink((control, "index"), (stack, "selected_index"))
+        # The label is its own HTML widget: a control's `description` is typeset with the MathJax 2
+        # API by the static widget manager, which fails under the site's MathJax 3.
+        rows.append(widgets.HBox([widgets.HTML(f"<b>{name}</b>&nbsp;"), control],
+                                 layout=widgets.Layout(flex_flow="row wrap", align_items="center")))
+    return widgets.VBox([*rows, frames])
