@@ -11,7 +11,8 @@ One idea per module; each module's docstring names the chapter that introduces i
     datasets       1     small data sets that need no download: load_iris, train_test_split, make_moons
     plotting       0     use_course_style
     gradcheck      1     numeric_grad, relative_error
-    testing        0     assert_shape, assert_close, assert_own (test helpers with teaching messages)
+    testing        0     assert_shape, assert_close, assert_own, assert_written_by_hand (test helpers with
+                         teaching messages)
     drawing        2     draw_graph (any micrograd-style computation graph)
     engine         2     Value, topological_order, linear (scalar reverse-mode autograd)
     nn             2     Module, Neuron, Layer, MLP (on the scalar engine)

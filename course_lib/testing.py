@@ -4,14 +4,17 @@ Introduced in chapter 0 (the first graded exercises).
 
 Each helper raises AssertionError with a message that names the quantity, says what was expected
 and what came instead, e.g. "dL/dw: expected shape (2, 1), got (2,)". They never print, because
-nbgrader scores a test cell that writes to stderr as 0.
+nbgrader scores a test cell that writes to stderr as 0. assert_written_by_hand checks that an
+exercise does not hand its work to the library function it is meant to reproduce.
 """
 from __future__ import annotations
 
 import inspect
+import sys
 
 import numpy as np
 import torch
+from torch.overrides import TorchFunctionMode
 
 
 def _as_tensor(name: str, value) -> torch.Tensor:
@@ -86,3 +89,44 @@ def raises_not_implemented(fn, *args, **kwargs) -> bool:
     except Exception:
         return False
     return False
+
+
+class _CallRecorder(TorchFunctionMode):
+    """Notes every torch function in `targets` that is called while the mode is active."""
+
+    def __init__(self, targets):
+        super().__init__()
+        self.targets, self.seen = targets, []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in self.targets:
+            self.seen.append(self.targets[func])
+        return func(*args, **(kwargs or {}))
+
+
+def assert_written_by_hand(what: str, fn, *args, torch_functions=(), modules=(), **kwargs):
+    """Call fn(*args, **kwargs) and fail if it used any of `torch_functions` (torch.nn modules that
+    call them count too: nn.LayerNorm calls F.layer_norm) or any function defined in `modules`.
+    Returns fn's result. The calls are recorded and checked afterwards, so no try/except hides them.
+    """
+    targets = {f: f"{getattr(f, '__module__', None) or 'torch'}.{f.__name__}" for f in torch_functions}
+    files = {inspect.getsourcefile(m): m.__name__ for m in modules}
+    used_modules = []
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code.co_filename in files:
+            used_modules.append(f"{files[frame.f_code.co_filename]}.{frame.f_code.co_name}")
+
+    recorder = _CallRecorder(targets)
+    old_profile = sys.getprofile()
+    sys.setprofile(profile)
+    try:
+        with recorder:
+            result = fn(*args, **kwargs)
+    finally:
+        sys.setprofile(old_profile)
+    used = list(dict.fromkeys(recorder.seen + used_modules))
+    if used:
+        raise AssertionError(f"{what} calls {', '.join(used)}: the exercise is to write it yourself "
+                             f"from tensor operations (matmul, softmax, mean, ...)")
+    return result

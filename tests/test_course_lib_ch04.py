@@ -161,3 +161,32 @@ def test_transformer_shapes_padding_and_causality():
     assert not torch.allclose(model(src, tgt)[:, 3:], model(src, tgt2)[:, 3:])
     assert model.decoder[0].self_attn.attention.shape == (3, 2, 5, 5)
     assert model.decoder[0].cross_attn.attention.shape == (3, 2, 5, 7)
+
+
+def test_assert_written_by_hand_catches_wrappers_of_the_library():
+    import course_lib.transformer as reference
+    from course_lib.testing import assert_written_by_hand
+
+    x = torch.randn(2, 4, 6)
+    banned = dict(torch_functions=[F.scaled_dot_product_attention, F.layer_norm, F.multi_head_attention_forward],
+                  modules=[reference])
+
+    def by_hand(q):
+        return torch.softmax(q @ q.transpose(-2, -1) / math.sqrt(6), dim=-1) @ q
+
+    out = assert_written_by_hand("attention", by_hand, x, **banned)
+    torch.testing.assert_close(out, F.scaled_dot_product_attention(x, x, x))
+    for name, wrapper, words in [
+        ("sdpa", lambda q: F.scaled_dot_product_attention(q, q, q), "scaled_dot_product_attention"),
+        ("nn.LayerNorm", lambda q: nn.LayerNorm(6)(q), "layer_norm"),
+        ("nn.MultiheadAttention", lambda q: nn.MultiheadAttention(6, 2, batch_first=True)(q, q, q)[0],
+         "multi_head_attention_forward"),
+        ("course_lib", lambda q: reference.scaled_dot_product_attention(q, q, q)[0], "course_lib.transformer"),
+    ]:
+        def swallowed(q, wrapper=wrapper):     # a try/except in the student's code hides nothing
+            try:
+                return wrapper(q)
+            except AssertionError:
+                return by_hand(q)
+        with pytest.raises(AssertionError, match=words):
+            assert_written_by_hand(name, swallowed, x, **banned)
