@@ -20,6 +20,10 @@ One idea per module; each module's docstring names the chapter that introduces i
     transformer    4     the Transformer box by box: sinusoidal_positions, scaled_dot_product_attention,
                          causal_mask, padding_mask, MultiHeadAttention, LayerNorm, blocks, position_dependency
     widgets        4     precomputed_widget: controls that pick precomputed outputs, no kernel needed
+    chardata       5     CharTokenizer, tiny_shakespeare_path, train_val_split (nanoGPT's 90/10), get_batch
+    gpt            5     GPTConfig, GPT (nanoGPT's / GPT-2's parameter layout, HF loader), surprisal
+    gpt_train      5     train, TrainConfig, lr_at, peak_flops, mfu; `python -m course_lib.gpt_train`
+                         (bf16/fp16 autocast, fused AdamW, torch.compile, resume, DDP under torchrun)
 
 `import course_lib` is cheap: the names in __all__ load their module (and torch) on first use, so
 the scalar engine runs without importing torch at all.
