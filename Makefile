@@ -14,9 +14,11 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
-## notebooks/: the student release, regenerated from solutions/ by nbgrader
+## notebooks/: the student release, regenerated from solutions/ by nbgrader;
+## book/_colab/: each chapter page as a notebook, for its Colab button
 notebooks: $(STAMP)
 	$(BIN)/python -m autograder release
+	$(BIN)/python book/_ext/colab_notebooks.py
 
 ## the site in _build/html (executed pages are cached in _build/.jupyter_cache)
 book: notebooks

@@ -61,7 +61,14 @@ REQUIRE_JS = re.compile(r"https://cdnjs\.cloudflare\.com/ajax/libs/require\.js/[
 
 @pytest.fixture(scope="session")
 def built_site(tmp_path_factory) -> Path:
-    """Build the whole book from scratch, as CI and `make book` do: -W -n --keep-going."""
+    """Build the whole book from scratch, as CI and `make book` do: -W -n --keep-going.
+
+    COURSE_SITE_HTML=path/to/_build/html reuses a site built already (a quicker loop while writing
+    pages; CI always builds)."""
+    prebuilt = os.environ.get("COURSE_SITE_HTML")
+    if prebuilt and not IN_CI:
+        assert (Path(prebuilt) / "index.html").exists(), f"COURSE_SITE_HTML={prebuilt} holds no built site"
+        return Path(prebuilt)
     out = tmp_path_factory.mktemp("site")
     jb = Path(sys.executable).with_name("jupyter-book")
     proc = subprocess.run([str(jb), "build", str(REPO), "--path-output", str(out), "-W", "-n", "--keep-going"],

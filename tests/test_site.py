@@ -81,10 +81,26 @@ def test_notebook_pages_carry_a_working_colab_link(built_site, site_url, page):
         assert "find_spec" not in page.inner_text("article")
 
 
-def test_chapter_pages_have_no_launch_buttons_but_link_their_exercises(built_site):
-    page = (built_site / "book" / "ch00" / "index.html").read_text()
-    assert "colab.research.google.com" not in page, "Colab cannot open a .md chapter page"
-    assert "notebooks/ch00/ch00.html" in page
+def test_chapter_pages_launch_their_generated_notebook_in_colab(built_site):
+    """Colab opens .ipynb files only: a chapter page's button opens its committed twin in book/_colab/."""
+    import sys
+    sys.path.insert(0, str(REPO / "book" / "_ext"))
+    from colab_notebooks import chapter_pages, notebook_path
+
+    cfg = yaml.safe_load((REPO / "_config.yml").read_text())
+    org_repo = urlparse(cfg["repository"]["url"]).path.strip("/")
+    pages = chapter_pages()
+    assert pages, "no chapter pages found under book/"
+    for source in pages:
+        rel = source.relative_to(REPO).with_suffix(".html")
+        html = (built_site / rel).read_text()
+        links = re.findall(r'href="(https://colab\.research\.google\.com/[^"]+)"', html)
+        twin = notebook_path(source).relative_to(REPO).as_posix()
+        assert links == [f"https://colab.research.google.com/github/{org_repo}/blob/{cfg['repository'].get('branch', 'main')}/{twin}"], \
+            f"{rel}: expected one Colab link to {twin}, found {links}"
+        assert (REPO / twin).is_file(), f"{twin} is missing: run `make notebooks`"
+    ch00 = (built_site / "book" / "ch00" / "index.html").read_text()
+    assert "notebooks/ch00/ch00.html" in ch00, "the chapter page should link its exercises"
 
 
 def test_pages_with_widgets_render_them(built_site, site_url, page):

@@ -1,17 +1,99 @@
-"""Two fixes to Jupyter Book 1.x's HTML, applied to every page.
+"""Fixes to Jupyter Book 1.x's HTML (sphinx-book-theme 1.3 on pydata-sphinx-theme 0.17), every page.
 
-1. Launch buttons (Colab, Binder) only on pages that are real .ipynb notebooks. sphinx-book-theme
-   also adds them to MyST-markdown pages (book/chNN/*.md), pointing Colab at a .md file it cannot
-   open; chapter pages link to their exercise notebook instead.
-2. No duplicate inline scripts. sphinx-thebe registers its configuration script once per read
+1. Launch buttons that open something. Exercise pages (.ipynb) keep the theme's Colab/Binder
+   buttons. A chapter page (MyST .md) gets one Colab button that opens its generated notebook twin,
+   book/_colab/<page>.ipynb (colab_notebooks.py); the theme would point Colab at the .md file,
+   which Colab cannot open. Pages without code get no launch button.
+2. "Edit this page" on an exercise page edits its source in solutions/, not the generated
+   notebooks/ copy.
+3. No duplicate inline scripts: sphinx-thebe registers its configuration script once per read
    phase, and a page that declares `const THEBE_JS_URL` twice throws a JavaScript error.
+4. No 1.5 MB icon script. pydata-sphinx-theme loads Font Awesome's JavaScript (every icon as SVG
+   data) on every page, although its stylesheet already draws the dozen icons the site uses from
+   the Font Awesome web fonts. The script tag is removed from the written pages and the file from
+   the output.
+5. A valid colour mode: without `default_mode` the theme sets mode "" and logs
+   "Got invalid theme mode" on every page. Light, because the figures are drawn on white.
+6. Bibliography labels that match the citations: the text cites "(Karpathy, 2019)"
+   (bibtex_reference_style author_year), so the list is labelled [Karpathy, 2019], not [Kar19].
+   The pybtex style "authoryear" (bibtex_default_style in _config.yml) is registered here.
+7. book/_static/site.css and site.js: the phone-width navigation fix, the hidden duplicate header
+   search box, outputs and equations that fit (see those files).
 """
+from __future__ import annotations
+
+import re
+import sys
 from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+STATIC = HERE.parent / "_static"
+sys.path.insert(0, str(HERE))
+
+import pybtex.plugin  # noqa: E402
+from colab_notebooks import REPO, author_year, notebook_path  # noqa: E402
+from pybtex.style.formatting.unsrt import Style as UnsrtStyle  # noqa: E402
+from pybtex.style.labels import BaseLabelStyle  # noqa: E402
+
+
+class AuthorYearLabels(BaseLabelStyle):
+    """[Karpathy, 2019], [Glorot and Bengio, 2010], [Rumelhart et al., 1986]: as the text cites them."""
+
+    def format_labels(self, sorted_entries):
+        for entry in sorted_entries:
+            yield author_year(entry)
+
+
+class AuthorYearStyle(UnsrtStyle):
+    default_label_style = AuthorYearLabels
+    default_sorting_style = "author_year_title"
+
+
+pybtex.plugin.register_plugin("pybtex.style.formatting", "authoryear", AuthorYearStyle)
+
+ICON_SCRIPT = re.compile(r'[ \t]*<script defer src="[^"]*_static/scripts/fontawesome\.js[^"]*"></script>\n?')
+
+
+def _config_inited(app, config):
+    config.html_static_path.append(str(STATIC))
+    config.html_context.setdefault("default_mode", "light")
+
+
+def _colab_button(app, pagename):
+    """The launch group for a MyST chapter page: Colab on its generated notebook, if it has one."""
+    if "kernelspec" not in app.env.metadata.get(pagename, {}):
+        return None
+    twin = notebook_path(Path(app.env.doc2path(pagename)))
+    if not twin.exists():
+        return None
+    opts = app.config.html_theme_options       # jupyter-book fills these from _config.yml
+    repo_url = opts.get("repository_url", "").rstrip("/")
+    branch = opts.get("repository_branch") or "main"
+    org_repo = repo_url.split("github.com/")[-1]
+    colab = opts.get("launch_buttons", {}).get("colab_url", "").rstrip("/")
+    if not (colab and "github.com/" in repo_url):
+        return None
+    url = f"{colab}/github/{org_repo}/blob/{branch}/{twin.relative_to(REPO).as_posix()}"
+    return {"type": "group", "tooltip": "Run this page in Colab", "icon": "fas fa-rocket", "label": "launch-buttons",
+            "buttons": [{"type": "link", "text": "Colab", "tooltip": "Run this page in Colab",
+                         "icon": "_static/images/logo_colab.png", "url": url}]}
 
 
 def _fix_page(app, pagename, templatename, context, doctree):
-    if Path(app.env.doc2path(pagename)).suffix != ".ipynb" and context.get("header_buttons"):
-        context["header_buttons"] = [b for b in context["header_buttons"] if b.get("label") != "launch-buttons"]
+    buttons = context.get("header_buttons")
+    if buttons is not None:
+        source = Path(app.env.doc2path(pagename))
+        if source.suffix != ".ipynb":
+            kept = [b for b in buttons if b.get("label") != "launch-buttons"]
+            colab = _colab_button(app, pagename)
+            if colab:
+                kept.insert(0, colab)
+            buttons[:] = kept
+        if pagename.startswith("notebooks/"):
+            for group in buttons:
+                for b in group.get("buttons", []):
+                    if b.get("label") == "source-edit-button":
+                        b["url"] = b["url"].replace("/notebooks/", "/solutions/")
     if "script_files" in context:
         seen, unique = set(), []
         for script in context["script_files"]:
@@ -22,7 +104,23 @@ def _fix_page(app, pagename, templatename, context, doctree):
         context["script_files"] = unique
 
 
+def _drop_icon_script(app, exception):
+    if exception or app.builder.format != "html":
+        return
+    out = Path(app.outdir)
+    for page in out.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        if "fontawesome.js" in text:
+            page.write_text(ICON_SCRIPT.sub("", text), encoding="utf-8")
+    for leftover in (out / "_static" / "scripts").glob("fontawesome.js*"):
+        leftover.unlink()
+
+
 def setup(app):
+    app.connect("config-inited", _config_inited)
     # After sphinx-book-theme's own handler (priority 500) has added the buttons.
     app.connect("html-page-context", _fix_page, priority=900)
+    app.connect("build-finished", _drop_icon_script)
+    app.add_css_file("site.css")
+    app.add_js_file("site.js", loading_method="defer")
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,67 @@
+// Site fixes that need JavaScript (see book/_ext/site_fixes.py for the others).
+(() => {
+  "use strict";
+
+  // 1. Navigation buttons that work. sphinx-book-theme puts its own menu (.primary-toggle) and
+  // page-contents (.secondary-toggle) buttons in the article header, but pydata-sphinx-theme and
+  // sphinx-book-theme bind only document.querySelector(".primary-toggle"): the first in the page,
+  // which sits in pydata's header (hidden by site.css). The visible buttons showed a tooltip and
+  // did nothing. Each visible button now clicks the bound one, which opens the menu as a dialog on
+  // a narrow screen and collapses the sidebar on a wide one.
+  function bindToggles() {
+    for (const name of ["primary-toggle", "secondary-toggle"]) {
+      const bound = document.querySelector(`.${name}`);
+      if (!bound) continue;
+      document.querySelectorAll(`.${name}`).forEach((button) => {
+        if (button === bound) return;
+        button.addEventListener("click", (event) => {
+          event.preventDefault();
+          event.stopPropagation();
+          const tip = window.bootstrap && window.bootstrap.Tooltip && window.bootstrap.Tooltip.getInstance(button);
+          if (tip) tip.hide();
+          button.blur();
+          bound.click();
+        });
+      });
+    }
+  }
+
+  // 2. A visible cue on content that scrolls sideways (a wide equation, table or code line on a
+  // phone): a shadow on the edge that has more to show. site.css draws it from these classes.
+  const SCROLLERS = "div.math, .pst-scrollable-table-container, .table-wrapper, div.highlight > pre, .cell_output pre, .output pre, .sf-scroll";
+  function markScrollers() {
+    document.querySelectorAll(SCROLLERS).forEach((el) => {
+      const overflows = el.scrollWidth > el.clientWidth + 1;
+      el.classList.toggle("sf-overflows", overflows);
+      el.classList.toggle("sf-scrolled", overflows && el.scrollLeft > 0);
+      el.classList.toggle("sf-at-end", overflows && el.scrollLeft + el.clientWidth >= el.scrollWidth - 1);
+      if (overflows && !el.dataset.sfWatched) {
+        el.dataset.sfWatched = "1";
+        el.addEventListener("scroll", markScrollers, { passive: true });
+        if (!el.hasAttribute("tabindex")) el.tabIndex = 0;   // scrollable with the keyboard too
+      }
+    });
+  }
+
+  function ready() {
+    bindToggles();
+    markScrollers();
+    window.addEventListener("resize", markScrollers);
+    window.addEventListener("load", markScrollers);
+    // Equations get their final width only once MathJax has typeset them.
+    const waitForMathJax = (tries) => {
+      if (window.MathJax && window.MathJax.startup && window.MathJax.startup.promise) {
+        window.MathJax.startup.promise.then(markScrollers);
+      } else if (tries > 0) {
+        setTimeout(() => waitForMathJax(tries - 1), 200);
+      }
+    };
+    waitForMathJax(50);
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", ready);
+  } else {
+    ready();
+  }
+})();
