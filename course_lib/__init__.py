@@ -17,6 +17,11 @@ One idea per module; each module's docstring names the chapter that introduces i
     engine         2     Value, topological_order, linear (scalar reverse-mode autograd)
     nn             2     Module, Neuron, Layer, MLP (on the scalar engine)
     micrograd      2     engine + nn + make_moons + draw_graph under karpathy/micrograd's names
+    cifar10        3     CIFAR-10 from the official python archive (md5-checked download), load_npz, synthetic
+    loader         3     DeviceLoader: the whole set on the device, crop/flip there, ragged or dropped last batch
+    noise_scale    3     gradient noise scale B_simple from two batch sizes (McCandlish et al. 2018)
+    batch_sweep    3     steps_to_target, fit_steps_vs_batch: S(B) = S_min (1 + B_crit / B) (Shallue et al. 2018)
+    cifar_trainer  3     CifarNet (whitened, BatchNorm), lr_schedule, evaluate, train: the fast CIFAR-10 trainer
     transformer    4     the Transformer box by box: sinusoidal_positions, scaled_dot_product_attention,
                          causal_mask, padding_mask, MultiHeadAttention, LayerNorm, blocks, position_dependency
     widgets        4     precomputed_widget: controls that pick precomputed outputs, no kernel needed

@@ -3,6 +3,7 @@
 Introduced in chapter 0 (set-up and tensors); used from chapter 3 on (CIFAR-10, tiny Shakespeare).
 
     path = download("https://.../input.txt", sha256="86c4...")
+    path = download("https://.../cifar-10-python.tar.gz", md5="c58f...")   # where only an md5 is published
 
 - The cache folder is COURSE_DATA_DIR, else ~/.cache/course_lib. A file already there with the
   right checksum is used as is: no network.
@@ -33,26 +34,37 @@ def offline() -> bool:
     return os.environ.get("COURSE_OFFLINE", "").strip().lower() in ("1", "true", "yes")
 
 
-def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
+def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20, algorithm: str = "sha256") -> str:
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         while block := f.read(chunk):
             digest.update(block)
     return digest.hexdigest()
 
 
-def download(url: str, sha256: str, filename: str | None = None, timeout: float = 60.0) -> Path:
-    """Return the local path of `url`'s file, downloading it once into the cache."""
+def download(url: str, sha256: str | None = None, filename: str | None = None, timeout: float = 60.0,
+             *, md5: str | None = None) -> Path:
+    """Return the local path of `url`'s file, downloading it once into the cache.
+
+    Give the file's sha256, or its md5 where that is all its publisher gives (CIFAR-10)."""
+    if (sha256 is None) == (md5 is None):
+        raise ValueError("download() needs exactly one checksum: sha256=... or md5=...")
+    algorithm = "sha256" if sha256 is not None else "md5"
+    expected = (sha256 or md5).lower()
+
+    def checksum(path):
+        return sha256_of(path, algorithm=algorithm)
+
     name = filename or Path(urlparse(url).path).name
     if not name:
         raise ValueError(f"cannot tell a file name from {url!r}; pass filename=")
     target = cache_dir() / name
     if target.exists():
-        if sha256_of(target) == sha256:
+        if checksum(target) == expected:
             return target
         if offline():
             raise DownloadError(
-                f"{target} exists but its sha256 is {sha256_of(target)}, expected {sha256}. "
+                f"{target} exists but its {algorithm} is {checksum(target)}, expected {expected}. "
                 f"Replace it with the file from {url} (COURSE_OFFLINE is set, so it is not downloaded)."
             )
     elif offline():
@@ -66,10 +78,10 @@ def download(url: str, sha256: str, filename: str | None = None, timeout: float 
     try:
         with os.fdopen(fd, "wb") as tmp, urllib.request.urlopen(url, timeout=timeout) as response:
             shutil.copyfileobj(response, tmp)
-        got = sha256_of(tmp_name)
-        if got != sha256:
+        got = checksum(tmp_name)
+        if got != expected:
             raise DownloadError(
-                f"checksum mismatch for {url}: got sha256 {got}, expected {sha256}. The file may be "
+                f"checksum mismatch for {url}: got {algorithm} {got}, expected {expected}. The file may be "
                 f"truncated or changed upstream; nothing was written to {target}. Try again, or put "
                 f"a good copy at {target}."
             )
