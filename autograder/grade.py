@@ -1,64 +1,57 @@
 """`python -m autograder grade ASSIGNMENT SUBMISSIONS --out DIR`: autograde a class.
 
-For each student: read and check the notebook, repair lost nbgrader metadata, autograde it in a
-worker process of its own (kernel sandboxed, see sandbox.py; `--jobs` at once), read the points
-per test from the gradebook, write feedback. One row per student in DIR/grades.csv, whatever
-happened: a submission that cannot be graded gets a `status` that says why, never a silent 0.
-Also written: DIR/summary.md, DIR/score_histogram.png, DIR/canvas.csv (LMS import).
+For each student: read and check the notebook, repair lost nbgrader metadata, autograde it on a
+worker (worker.py; kernel sandboxed, see sandbox.py; `--jobs` at once), read the points per test
+from the gradebook, and save the student's StudentResult in the gradebook at once (gradebook.py).
+Then every output is written from the gradebook's records for the whole class (report.py): one
+row per student in DIR/grades.csv, whatever happened (a submission that cannot be graded gets a
+`status` that says why, never a silent 0), summary.md, score_histogram.png, canvas.csv and
+feedback/<student>.html.
+
+Several graders may share one class (`--shard k/n`, one PostgreSQL gradebook); a grader that is
+stopped loses only the student it was grading, and a re-run grades only what the gradebook lacks
+(or a file that changed since), unless `--regrade`.
 """
 from __future__ import annotations
 
 import copy
-import csv
+import hashlib
 import json
 import os
 import queue
 import shutil
-import signal
-import subprocess
+import socket
 import sys
 import threading
 import time
+import uuid
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
 from . import AUTOGRADER_DIR, NOTEBOOKS, REPO, SOLUTIONS, assignments
-from .config import nbgrader_config
+from . import cells as nbcells
+from . import gradebook
+from .config import Options, default_db_url, nbgrader_config
 from .execute import CRASH_MARK
-from .feedback import hidden_lines, render, test_result, visible_line_count
-from .intake import IntakeError, Submission, collect
+from .feedback import failure_message
+from .intake import IntakeError, Submission, collect, roster_entries, student_id_from
 from .repair import repair
-from .report import write_canvas_csv, write_summary
-from .sandbox import Limits, SandboxSettings, bwrap_available, pids_cgroup_parent
-from .worker import RESULT_MARK
+from .report import ClassInfo, write_canvas_csv, write_feedback, write_grades_csv, write_summary
+from .results import NOT_SUBMITTED, PENDING, StudentResult, GradedTest
+from .sandbox import SandboxSettings, bwrap_available, pids_cgroup_parent
+from .worker import Worker
 
 # nbgrader 0.9.6's gradebook code triggers SQLAlchemy "not in session" warnings that mean nothing here.
 warnings.filterwarnings("ignore", message=".*not in session.*")
 
 TIMEOUT_ERRORS = {"CellTimeoutError", "KeyboardInterrupt", "TimeoutError"}
+# Statuses that say nothing about the submission: a re-run grades these again.
+RETRY = ("grader error", "could not be graded: the Python kernel did not start")
+CHECKSUM_WARNING = "[WARNING] Attribute 'checksum' for cell "
 
-
-@dataclass
-class Options:
-    jobs: int = os.cpu_count() or 1
-    cell_timeout: int = 120          # seconds per cell; the cell is interrupted, later cells still run
-    notebook_timeout: int = 900      # seconds per submission, all included; then the worker is killed
-    limits: Limits = field(default_factory=Limits)
-    students: list[str] = field(default_factory=list)   # re-grade only these
-    roster: Path | None = None
-    course_root: Path | None = None
-    db_url: str | None = None
-    sandbox: bool = True
-
-
-def _test_cells(nb) -> list[tuple[str, float]]:
-    """(grade_id, points) of the autograded test cells, in notebook order."""
-    return [(c.metadata["nbgrader"]["grade_id"], float(c.metadata["nbgrader"].get("points", 0)))
-            for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade")
-            and not c.metadata["nbgrader"].get("solution")]
+__all__ = ["Grader", "Options", "grade", "load_notebook", "main"]
 
 
 def _last_error(log: str) -> str:
@@ -90,7 +83,13 @@ def load_notebook(path: Path):
     return nb, None
 
 
+def _sha256(path: Path | None) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path is not None and path.is_file() else ""
+
+
 class Grader:
+    """One assignment's grading set-up: the gradebook registered, the sandbox chosen, a scratch folder."""
+
     def __init__(self, assignment: str, out: Path, options: Options, submissions: Path | None = None, log=print):
         from nbgrader.apps import NbGraderAPI
         from nbgrader.coursedir import CourseDirectory
@@ -102,24 +101,36 @@ class Grader:
             raise SystemExit(f"{release_path} is missing; run `make notebooks` first")
         self.assignment, self.out, self.options, self.log = assignment, Path(out), options, log
         self.course_root = Path(options.course_root or AUTOGRADER_DIR).resolve()
-        db_url = options.db_url or "sqlite:///" + str(self.course_root / "gradebook.db") + "?timeout=120"
-        # nbgrader's own release copy lives in the course root: grading never rewrites notebooks/.
-        self.config = nbgrader_config(self.course_root, db_url, release_dir=self.course_root / "release")
+        # This run's own scratch folder (unzipped submissions, nbgrader's release copy): graders
+        # sharing a course root never touch each other's.
+        self.scratch = self.course_root / "runs" / f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.scratch.mkdir(parents=True)
+        self.config = nbgrader_config(self.course_root, options.db_url or default_db_url(self.course_root),
+                                      release_dir=self.scratch / "release")
         self.coursedir = CourseDirectory(config=self.config)
         self.db_url = self.coursedir.db_url
         self.release = nbformat.read(release_path, as_version=4)
         self.source = nbformat.read(SOLUTIONS / assignment / f"{assignment}.ipynb", as_version=4)
-        self.tests = _test_cells(self.release)
+        self.tests = nbcells.test_cells(self.release)
         self.max_score = sum(points for _, points in self.tests)
         # Per test: how many lines students see, and the hidden lines feedback must never quote.
-        source = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in self.source.cells}
-        self.test_secrets = {gid: (visible_line_count(source[gid]), hidden_lines(source[gid])) for gid, _ in self.tests}
+        source = nbcells.by_grade_id(self.source)
+        self.test_secrets = {gid: (nbcells.visible_line_count(source[gid].source), nbcells.hidden_lines(source[gid].source))
+                             for gid, _ in self.tests}
         self.other_releases = {a: nbformat.read(NOTEBOOKS / a / f"{a}.ipynb", as_version=4)
                                for a in assignments() if a != assignment and (NOTEBOOKS / a / f"{a}.ipynb").exists()}
-        result = NbGraderAPI(self.coursedir, config=self.config).generate_assignment(assignment, force=True, create=True)
-        if not result["success"]:
-            raise SystemExit(f"could not register {assignment} in the gradebook:\n{result['log']}")
+
+        def register():
+            result = NbGraderAPI(self.coursedir, config=self.config).generate_assignment(assignment, force=True, create=True)
+            if not result["success"]:
+                raise SystemExit(f"could not register {assignment} in the gradebook:\n{result['log']}")
+        solution_tests = {nbcells.grade_id(c): (nbcells.points(c), c.source) for c in self.source.cells if nbcells.is_graded(c)}
+        try:
+            gradebook.set_up(self.db_url, self.course_root, assignment, solution_tests, register)
+        except gradebook.GradebookError as exc:
+            raise SystemExit(f"error: {exc}") from None
         self.sandbox_mode = self._sandbox_mode(submissions)
+        self.info = ClassInfo(assignment, self.tests, self.sandbox_mode, options.lms_assignment, options.lms_assignment_id)
 
     def _sandbox_mode(self, submissions) -> str:
         hide = [self.course_root, SOLUTIONS, AUTOGRADER_DIR, self.out.resolve()]
@@ -139,278 +150,275 @@ class Grader:
             self.log("warning: running as root without a writable pids cgroup: the process limit does not bind root")
         return "bwrap" if use_bwrap else "limits only"
 
+    def close(self) -> None:
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
     # ---- one student -----------------------------------------------------------------------------
 
     def _path(self, step: str, student_id: str) -> Path:
         return Path(self.coursedir.format_path(step, student_id, self.assignment))
 
-    def prepare(self, sub: Submission) -> dict:
-        """Check and repair the notebook and put it where nbgrader looks; the row so far."""
-        row = {"student_id": sub.student_id, "status": sub.status, "notes": list(sub.notes),
-               "lms_user_id": sub.lms_user_id}
+    def prepare(self, sub: Submission) -> tuple[StudentResult, bool]:
+        """Check and repair the notebook and put it where nbgrader looks: (the result so far, ready to run)."""
+        row = StudentResult(sub.student_id, sub.status, list(sub.notes), lms_user_id=sub.lms_user_id,
+                            submitted_file=sub.path.name if sub.path else "", sha256=_sha256(sub.path))
         if sub.status != "ok":
-            return row
+            return row, False
         nb, problem = load_notebook(sub.path)
         if problem:
-            row["status"] = problem
-            return row
-        row["notes"] += repair(nb, self.release)
+            row.status = problem
+            return row, False
+        repair_notes = repair(nb, self.release)
         release_ids = {gid for gid, _ in self.tests}
-        found = {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells} & release_ids
-        if not found:
-            row["status"] = self._wrong_assignment(nb)
-            return row
+        if not {nbcells.grade_id(c) for c in nb.cells} & release_ids:
+            row.status = self._wrong_assignment(nb)   # its repair notes would only say every cell is missing
+            return row, False
+        row.notes += repair_notes
         submitted = self._path(self.coursedir.submitted_directory, sub.student_id)
         shutil.rmtree(submitted, ignore_errors=True)
         submitted.mkdir(parents=True)
         nbformat.write(nb, submitted / f"{self.assignment}.ipynb")
-        row["ready"] = True
-        return row
+        return row, True
 
     def _wrong_assignment(self, nb) -> str:
         for other, release in self.other_releases.items():
             probe = copy.deepcopy(nb)
             repair(probe, release)
-            if any(c.metadata.get("nbgrader", {}).get("grade") for c in probe.cells):
+            if any(nbcells.is_graded(c) for c in probe.cells):
                 return f"wrong assignment: this is the {other} notebook, not {self.assignment}"
         return f"wrong assignment: none of {self.assignment}'s exercise cells were found in this notebook"
 
-    def run(self, row: dict, worker: "Worker") -> dict:
+    def run(self, row: StudentResult, worker: Worker) -> StudentResult:
         """Autograde a prepared submission on a worker, within the per-notebook time limit."""
-        sid = row["student_id"]
-        settings = SandboxSettings(scratch=str(self._path(self.coursedir.autograded_directory, sid)), hide=self.hide,
-                                   keep=self.keep, limits=self.options.limits, use_bwrap=self.sandbox_mode == "bwrap")
+        sid = row.student_id
+        graded_path = self._path(self.coursedir.autograded_directory, sid) / f"{self.assignment}.ipynb"
+        settings = SandboxSettings(scratch=str(graded_path.parent), hide=self.hide, keep=self.keep,
+                                   limits=self.options.limits, use_bwrap=self.sandbox_mode == "bwrap")
         job = {"assignment": self.assignment, "student": sid, "course_root": str(self.course_root),
                "db_url": self.db_url, "cell_timeout": self.options.cell_timeout, "sandbox": settings.to_json()}
         start = time.perf_counter()
         result = worker.run(job, self.options.notebook_timeout)
-        row["seconds"] = time.perf_counter() - start
+        row.seconds = time.perf_counter() - start
+        row.graded_notebook = str(graded_path)
+        result["log"] = self._true_checksum_warnings(sid, result.get("log") or "", row)
         logs = self.out / "logs"   # for the instructor: may quote hidden tests, never shown to students
         logs.mkdir(parents=True, exist_ok=True)
-        (logs / f"{sid}.log").write_text(json.dumps(result, indent=1), encoding="utf-8")
+        log_path = logs / f"{sid}.log"
+        log_path.write_text(json.dumps({"student": sid, "submitted_file": row.submitted_file,
+                                        "graded_notebook": str(graded_path), **result}, indent=1), encoding="utf-8")
         if result.get("timeout"):
-            row["status"] = (f"timed out: grading stopped after {self.options.notebook_timeout} s, the limit for a "
-                             f"whole notebook (an endless loop, or far too slow)")
+            row.status = (f"timed out: grading stopped after {self.options.notebook_timeout} s, the limit for a "
+                          f"whole notebook (an endless loop, or far too slow)")
             return row
         if result.get("worker_died"):
-            row["status"] = f"could not be graded: the grading process died (exit {result['worker_died']})"
+            row.status = f"could not be graded: the grading process died (exit {result['worker_died']})"
             return row
         if not result["success"]:
             log = result["log"] + "\n" + (result["error"] or "")
             if "Kernel died before replying to kernel_info" in log:
-                row["status"] = (f"could not be graded: the Python kernel did not start (a problem of the grading "
-                                 f"machine, not the submission; see {logs / (sid + '.log')})")
+                row.status = (f"could not be graded: the Python kernel did not start (a problem of the grading "
+                              f"machine, not the submission; see {log_path})")
             elif "DeadKernelError" in log or "Kernel died" in log:
-                row["status"] = "could not be graded: the kernel died again and again (os._exit, crashes or memory)"
+                row.status = "could not be graded: the kernel died again and again (os._exit, crashes or memory)"
             else:
-                row["status"] = "could not be graded: " + _last_error(log)
+                row.status = "could not be graded: " + _last_error(log)
             return row
         crashes = [line.split(CRASH_MARK)[1].strip() for line in result["log"].splitlines() if CRASH_MARK in line]
         if crashes:
-            row["status"] = "; ".join(crashes) + "; graded without " + ("that cell" if len(crashes) == 1 else "those cells")
-        self._collect_scores(sid, row)
+            row.status = "; ".join(crashes) + "; graded without " + ("that cell" if len(crashes) == 1 else "those cells")
+        self._collect_scores(row, graded_path)
         return row
 
-    def _collect_scores(self, student_id: str, row: dict) -> None:
+    def _true_checksum_warnings(self, sid: str, log: str, row: StudentResult) -> str:
+        """nbgrader compares a test cell with its gradebook copy, which holds the hidden tests, so it warns
+        about every test cell with hidden tests. Keep only the warnings about cells the student edited."""
+        try:
+            submitted = nbformat.read(self._path(self.coursedir.submitted_directory, sid) / f"{self.assignment}.ipynb", 4)
+        except (OSError, ValueError):
+            return log
+        theirs = {nbcells.grade_id(c): c.source for c in submitted.cells if nbcells.grade_id(c)}
+        release = nbcells.by_grade_id(self.release)
+        kept = []
+        for line in log.splitlines():
+            if line.startswith(CHECKSUM_WARNING):
+                gid = line[len(CHECKSUM_WARNING):].split(" has changed", 1)[0]
+                if gid in release and gid in theirs and nbcells.same_visible_source(theirs[gid], release[gid].source):
+                    continue
+                if gid in release and nbcells.is_test(release[gid]):
+                    row.notes.append(f"{gid}: the test cell was edited; the original was restored and run")
+            kept.append(line)
+        return "\n".join(kept) + ("\n" if log.endswith("\n") else "")
+
+    def _collect_scores(self, row: StudentResult, graded_path: Path) -> None:
         from nbgrader.api import Gradebook
 
         with Gradebook(self.db_url, self.coursedir.course_id) as gb:
-            nb = gb.find_submission_notebook(self.assignment, self.assignment, student_id)
+            nb = gb.find_submission_notebook(self.assignment, self.assignment, row.student_id)
             earned = {g.name: float(g.score) for g in nb.grades}
-        row.update({gid: earned.get(gid, 0.0) for gid, _ in self.tests})
-        row["score"] = sum(row[gid] for gid, _ in self.tests)
-        row["max_score"] = self.max_score
+        row.scores = {gid: earned.get(gid, 0.0) for gid, _ in self.tests}
 
-        graded = nbformat.read(self._path(self.coursedir.autograded_directory, student_id) / f"{self.assignment}.ipynb", 4)
-        timed_out = [i + 1 for i, c in enumerate(graded.cells) if any(
+        graded = nbformat.read(graded_path, 4)
+        parts = nbcells.part_names(graded)
+        timed_out = [i for i, c in enumerate(graded.cells) if any(
             o.get("output_type") == "error" and o.get("ename") in TIMEOUT_ERRORS for o in c.get("outputs", []))]
         if timed_out:
-            row["notes"].append(f"cell {', '.join(map(str, timed_out))} ran over {self.options.cell_timeout} s and was stopped")
-        cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in graded.cells}
-        results = [{"grade_id": gid, "points": row[gid], "max_points": points,
-                    "message": None if row[gid] >= points else test_result(cells.get(gid), *self.test_secrets[gid])}
-                   for gid, points in self.tests]
-        feedback_dir = self.out / "feedback"
-        feedback_dir.mkdir(parents=True, exist_ok=True)
-        (feedback_dir / f"{student_id}.html").write_text(
-            render(student_id, self.assignment, results, row["score"], self.max_score,
-                   row["notes"] + ([row["status"]] if row["status"] != "ok" else [])), encoding="utf-8")
-
-    # ---- the class ---------------------------------------------------------------------------------
-
-    def columns(self) -> list[str]:
-        return ["student_id", *[gid for gid, _ in self.tests], "score", "max_score", "status", "notes"]
-
-    def write_csv(self, rows: list[dict]) -> Path:
-        path = self.out / "grades.csv"
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(self.columns())
-            for row in rows:
-                values = []
-                for col in self.columns():
-                    value = row.get(col, "")
-                    if col == "max_score":
-                        value = self.max_score
-                    if col == "notes":
-                        value = "; ".join(value) if isinstance(value, list) else value
-                    values.append(f"{value:g}" if isinstance(value, float) else value)
-                writer.writerow(values)
-        return path
-
-    def read_csv(self) -> dict[str, dict]:
-        path = self.out / "grades.csv"
-        if not path.exists():
-            return {}
-        with open(path, newline="", encoding="utf-8") as f:
-            return {r["student_id"]: r for r in csv.DictReader(f)}
+            where = _join(dict.fromkeys(parts[i] for i in timed_out))
+            row.notes.append(f"{where} did not finish in {self.options.cell_timeout} s and "
+                             f"{'was' if len(timed_out) == 1 else 'were'} stopped (the cells after it still ran)")
+        out_of_memory = [i for i, c in enumerate(graded.cells) if any(
+            o.get("output_type") == "error" and o.get("ename") == "MemoryError" for o in c.get("outputs", []))]
+        if out_of_memory:
+            first = out_of_memory[0]
+            later = len(out_of_memory) - 1
+            message = (f"{nbcells.describe(graded, first)} ran out of memory (MemoryError at the grader's limit of "
+                       f"{self.options.limits.memory_mb} MB per notebook)"
+                       + (f"; {later} later cell(s) failed with MemoryError too, which may follow from it" if later else ""))
+            row.status = message if row.status == "ok" else f"{row.status}; {message}"
+        cells = {nbcells.grade_id(c): c for c in graded.cells if nbcells.grade_id(c)}
+        row.tests = [GradedTest(gid, row.scores[gid], points,
+                                None if row.scores[gid] >= points else failure_message(cells.get(gid), *self.test_secrets[gid]))
+                     for gid, points in self.tests]
 
 
-class Worker:
-    """One long-lived `python -m autograder.worker` process; replaced when a job overruns or it dies."""
-
-    def __init__(self, stderr_path: Path):
-        self.stderr_path = stderr_path
-        self._start()
-
-    def _start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.worker"], cwd=REPO, text=True, bufsize=1,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=open(self.stderr_path, "a"), start_new_session=True)
-        self.lines: queue.Queue = queue.Queue()
-        threading.Thread(target=self._pump, args=(self.proc, self.lines), daemon=True).start()
-
-    @staticmethod
-    def _pump(proc, lines) -> None:
-        for line in proc.stdout:
-            lines.put(line)
-        lines.put(None)
-
-    def run(self, job: dict, timeout: float) -> dict:
-        try:
-            self.proc.stdin.write(json.dumps(job) + "\n")
-            self.proc.stdin.flush()
-        except OSError:
-            pass
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                _kill_tree(self.proc)
-                self._start()
-                return {"timeout": True}
-            if line is None:
-                code = self.proc.wait()
-                self._start()
-                return {"worker_died": code}
-            if line.startswith(RESULT_MARK):
-                return json.loads(line[len(RESULT_MARK):])
-
-    def close(self) -> None:
-        try:
-            self.proc.stdin.close()
-            self.proc.wait(timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            _kill_tree(self.proc)
+def _join(names) -> str:
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _kill_tree(proc: subprocess.Popen) -> None:
-    """Kill a worker and everything it started (a kernel outside bubblewrap has its own session)."""
-    import psutil
+# ---- the class -----------------------------------------------------------------------------------------
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'k/n' -> (k, n), 1 <= k <= n."""
     try:
-        family = psutil.Process(proc.pid).children(recursive=True)
-    except psutil.Error:
-        family = []
-    for p in family:
-        try:
-            p.kill()
-        except psutil.Error:
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except OSError:
-        pass
-    proc.wait()
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise IntakeError(f"--shard {text!r}: expected k/n, e.g. 1/2 for the first of two graders") from None
+    if not 1 <= k <= n:
+        raise IntakeError(f"--shard {text!r}: k must be between 1 and n")
+    return k, n
 
 
-def grade(assignment: str, submissions: Path, out: Path, options: Options | None = None, log=print) -> list[dict]:
+def grade(assignment: str, submissions: Path, out: Path, options: Options | None = None,
+          log=print) -> list[StudentResult]:
     options = options or Options()
     out = Path(out)
     (out / "logs").mkdir(parents=True, exist_ok=True)
     # Start the workers first: they import nbgrader while this process sets up the gradebook.
-    workers = [Worker(out / "logs" / f"worker-{k}.stderr") for k in range(max(1, options.jobs))]
+    workers = [Worker(out / "logs" / f"worker-{os.getpid()}-{k}.stderr") for k in range(max(1, options.jobs))]
+    grader = None
     try:
-        rows = _grade_with(workers, assignment, submissions, out, options, log)
+        grader = Grader(assignment, out, options, submissions, log)
+        return _grade_with(grader, workers, submissions, out, options, log)
     finally:
         for worker in workers:
             worker.close()
-    return rows
+        if grader is not None:
+            grader.close()
 
 
-def _grade_with(workers, assignment, submissions, out, options, log) -> list[dict]:
-    grader = Grader(assignment, out, options, submissions, log)
-    subs = collect(Path(submissions), assignment, grader.course_root / "intake", options.roster)
+def _grade_with(grader: Grader, workers, submissions, out, options: Options, log) -> list[StudentResult]:
+    subs = collect(Path(submissions), grader.assignment, grader.scratch, options.roster)
+    mine = subs
     if options.students:
         wanted = set(options.students)
         missing = wanted - {s.student_id for s in subs}
         if missing:
             raise IntakeError(f"no submission for {', '.join(sorted(missing))} in {submissions}")
-        subs = [s for s in subs if s.student_id in wanted]
-    log(f"grading {len(subs)} submission(s) of {assignment} with {options.jobs} job(s); sandbox: {grader.sandbox_mode}")
+        mine = [s for s in subs if s.student_id in wanted]
+    k, n = options.shard
+    if n > 1:   # the same split on every grader: they all see the same sorted submissions
+        mine = [s for i, s in enumerate(sorted(mine, key=lambda s: s.student_id)) if i % n == k - 1]
+    stored = gradebook.load(grader.db_url, grader.assignment)
+    todo_subs = []
+    for s in mine:
+        prev = stored.get(s.student_id)
+        if (prev is not None and not options.regrade and s.student_id not in options.students
+                and prev.sha256 == _sha256(s.path) and not prev.status.startswith(RETRY)):
+            continue
+        todo_subs.append(s)
+    skipped = len(mine) - len(todo_subs)
+    log(f"grading {len(todo_subs)} submission(s) of {grader.assignment} with {options.jobs} job(s); "
+        f"sandbox: {grader.sandbox_mode}"
+        + (f"; shard {k}/{n} of {len(subs)}" if n > 1 else "")
+        + (f"; {skipped} already in the gradebook (--regrade to grade them again)" if skipped else ""))
 
-    rows = [grader.prepare(s) for s in subs]
+    store = gradebook.ResultStore(grader.db_url, grader.assignment)
     todo: queue.Queue = queue.Queue()
-    for row in rows:
-        if row.pop("ready", False):
-            todo.put(row)
+    try:
+        for s in todo_subs:
+            row, ready = grader.prepare(s)
+            if ready:
+                todo.put(row)
+            else:
+                store.save(row)
+                log(f"  {row.student_id:<28} {'-':>6}   {'':>7}  {row.status}")
 
-    def work(worker: Worker) -> None:
-        while True:
-            try:
-                row = todo.get_nowait()
-            except queue.Empty:
-                return
-            _safe_run(grader, row, worker)
-            took = f"{row['seconds']:.1f} s" if "seconds" in row else "-"
-            log(f"  {row['student_id']:<28} {row.get('score', '-')!s:>6} / {grader.max_score:g}  {took:>7}  {row['status']}")
+        def work(worker: Worker) -> None:
+            while True:
+                try:
+                    row = todo.get_nowait()
+                except queue.Empty:
+                    return
+                _safe_run(grader, row, worker)
+                store.save(row)   # at once: a grader stopped later loses nothing of this student
+                took = f"{row.seconds:.1f} s" if row.seconds is not None else "-"
+                score = "-" if row.score is None else f"{row.score:.1f}"
+                log(f"  {row.student_id:<28} {score:>6} / {grader.max_score:g}  {took:>7}  {row.status}")
 
-    threads = [threading.Thread(target=work, args=(w,)) for w in workers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for row in rows:
-        if row["status"] != "ok" and "seconds" not in row:
-            log(f"  {row['student_id']:<28} {'-':>6}   {'':>7}  {row['status']}")
-
-    if options.students:   # a re-grade leaves every other row as it was
-        merged = grader.read_csv()
-        merged.update({r["student_id"]: r for r in rows})
-        rows = [merged[k] for k in sorted(merged)]
-    rows.sort(key=lambda r: r["student_id"])
-    path = grader.write_csv(rows)
-    write_summary(out, grader, rows)
-    write_canvas_csv(out, grader, rows)
-    ok = sum(r["status"] == "ok" for r in rows)
-    log(f"{ok} of {len(rows)} ok -> {path}, {out / 'summary.md'}, {out / 'canvas.csv'}; feedback in {out / 'feedback'}")
-    return rows
+        threads = [threading.Thread(target=work, args=(w,)) for w in workers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        store.close()
+    return write_outputs(grader, subs, out, options, log)
 
 
-def _safe_run(grader: Grader, row: dict, worker: Worker) -> dict:
+def class_results(db_url: str, assignment: str, subs: list[Submission], options: Options) -> list[StudentResult]:
+    """Every student's record: the gradebook's, else pending (found but not graded yet), else not submitted."""
+    records = gradebook.load(db_url, assignment)
+    for s in subs:
+        if s.student_id not in records:
+            records[s.student_id] = StudentResult(s.student_id, PENDING, lms_user_id=s.lms_user_id,
+                                                  submitted_file=s.path.name if s.path else "")
+    for entry in (roster_entries(options.roster) if options.roster else []):
+        sid = student_id_from(entry["student_id"])
+        if sid not in records:
+            records[sid] = StudentResult(sid, NOT_SUBMITTED, lms_user_id=entry.get("lms_user_id", ""))
+    return [records[sid] for sid in sorted(records)]
+
+
+def write_outputs(grader: Grader, subs: list[Submission], out: Path, options: Options, log) -> list[StudentResult]:
+    results = class_results(grader.db_url, grader.assignment, subs, options)
+    roster = {student_id_from(e["student_id"]): e for e in roster_entries(options.roster)} if options.roster else {}
+    path = write_grades_csv(out, grader.info, results)
+    write_summary(out, grader.info, results)
+    write_canvas_csv(out, grader.info, results, roster)
+    write_feedback(out, grader.info, results)
+    ok = sum(r.status == "ok" for r in results)
+    pending = sum(r.status == PENDING for r in results)
+    log(f"{ok} of {len(results)} ok" + (f", {pending} not graded yet" if pending else "")
+        + f" -> {path}, {out / 'summary.md'}, {out / 'canvas.csv'}; feedback in {out / 'feedback'}")
+    return results
+
+
+def _safe_run(grader: Grader, row: StudentResult, worker: Worker) -> StudentResult:
     try:
         return grader.run(row, worker)
     except Exception as exc:  # one student's problem never stops the class
-        row["status"] = f"grader error: {type(exc).__name__}: {exc}"[:300]
+        row.status = f"grader error: {type(exc).__name__}: {exc}"[:300]
         return row
 
 
 def main(args) -> int:
-    options = Options(
-        jobs=args.jobs or os.cpu_count() or 1, cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
-        limits=Limits(memory_mb=args.memory_mb), students=args.student or [], roster=args.roster,
-        course_root=args.course_root, db_url=args.db_url, sandbox=not args.no_sandbox)
+    from .sandbox import Limits
     try:
+        options = Options(
+            jobs=args.jobs or os.cpu_count() or 1, cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
+            limits=Limits(memory_mb=args.memory_mb), students=args.student or [], regrade=args.regrade,
+            shard=parse_shard(args.shard), roster=args.roster, course_root=args.course_root, db_url=args.db_url,
+            sandbox=not args.no_sandbox, lms_assignment=args.lms_assignment, lms_assignment_id=args.lms_assignment_id)
         grade(args.assignment, Path(args.submissions), Path(args.out), options)
     except IntakeError as exc:
         print(f"error: {exc}", file=sys.stderr)

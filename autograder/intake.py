@@ -5,7 +5,9 @@ Accepted: a folder or a zip (a zip that wraps everything in one top folder is fi
 - `<student_id>/<anything>.ipynb` folders, or
 - an LMS export with Canvas-style names, `<lmsname>[_LATE]_<userid>_<submissionid>_<original>.ipynb`,
   whatever the student called the file (`Copy of ch01.ipynb`, `ch01 (1).ipynb`, `ch01-2.ipynb`).
-An optional roster CSV (columns `lms_name`, `student_id`) maps LMS names to student ids.
+An optional roster CSV (columns `lms_name`, `student_id`; optionally `name`, `lms_user_id`,
+`sis_user_id`, `sis_login_id`, `section` for canvas.csv) maps LMS names to student ids and lists
+the class: a roster student with no file gets a `not submitted` row.
 Several files for one student: the latest is graded (highest LMS submission id, else newest
 file), and a note says so. Anything that cannot be graded becomes a Submission whose `status` says
 why; nothing here raises for a student's file.
@@ -45,16 +47,27 @@ def student_id_from(name: str) -> str:
     return cleaned or "unnamed"
 
 
+ROSTER_COLUMNS = ("lms_name", "student_id")
+# Optional roster columns, copied into canvas.csv where given (Canvas matches students by ID first).
+ROSTER_EXTRAS = ("name", "lms_user_id", "sis_user_id", "sis_login_id", "section")
+
+
 def read_roster(path: Path) -> dict[str, str]:
     """lms_name -> student_id from a CSV with those two columns."""
+    return {r["lms_name"].strip().lower(): r["student_id"] for r in roster_entries(path) if r["lms_name"]}
+
+
+def roster_entries(path: Path) -> list[dict[str, str]]:
+    """The roster's rows: lms_name, student_id (as a folder-safe id) and the optional extras."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             rows = list(csv.DictReader(f))
     except OSError as exc:
         raise IntakeError(f"cannot read the roster {path}: {exc}") from exc
-    if not rows or not {"lms_name", "student_id"} <= set(rows[0]):
+    if not rows or not set(ROSTER_COLUMNS) <= set(rows[0]):
         raise IntakeError(f"the roster {path} needs the columns lms_name,student_id (found: {', '.join(rows[0]) if rows else 'nothing'})")
-    return {r["lms_name"].strip().lower(): r["student_id"].strip() for r in rows if r["lms_name"].strip()}
+    return [{"lms_name": r["lms_name"].strip(), "student_id": r["student_id"].strip(),
+             **{k: (r.get(k) or "").strip() for k in ROSTER_EXTRAS}} for r in rows if (r["student_id"] or "").strip()]
 
 
 def _visible(path: Path) -> bool:

@@ -11,21 +11,11 @@ strongest evidence first, and its metadata copied over:
 from __future__ import annotations
 
 import copy
-import re
 
 from nbformat import NotebookNode
 
-
-def _nbgrader(cell) -> dict | None:
-    meta = cell.get("metadata", {}).get("nbgrader")
-    return meta if isinstance(meta, dict) else None
-
-
-def _without_hidden_tests(source: str) -> str:
-    """A locked cell as the release has it (nbgrader drops the hidden-test block), with trailing
-    spaces and line endings normalised, since editors and Colab change those."""
-    source = re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\r?\n?", "", source, flags=re.S)
-    return "\n".join(line.rstrip() for line in source.splitlines()).strip()
+from .cells import grade_id, is_answer, is_locked, same_visible_source
+from .cells import meta as _nbgrader
 
 
 def _first_line(source: str) -> str:
@@ -34,8 +24,8 @@ def _first_line(source: str) -> str:
 
 def repair(submission: NotebookNode, release: NotebookNode) -> list[str]:
     """Repair `submission` in place against `release`; return notes on what was re-attached."""
-    graded = [(i, c) for i, c in enumerate(release.cells) if _nbgrader(c) and _nbgrader(c).get("grade_id")]
-    by_id = {_nbgrader(c)["grade_id"]: c for _, c in graded}
+    graded = [(i, c) for i, c in enumerate(release.cells) if grade_id(c)]
+    by_id = {grade_id(c): c for _, c in graded}
     match: dict[str, int] = {}  # grade_id -> index of the submission cell that carries it
 
     # Keep metadata that is intact; drop metadata that names no cell of this assignment.
@@ -60,14 +50,13 @@ def repair(submission: NotebookNode, release: NotebookNode) -> list[str]:
     notes: list[str] = []
     passes = [
         ("cell id", lambda rc, sc: rc.get("id") and sc.get("id") == rc.get("id")),
-        ("locked source", lambda rc, sc: _nbgrader(rc).get("locked")
-         and _without_hidden_tests(sc.source) == _without_hidden_tests(rc.source)),
-        ("first line", lambda rc, sc: _nbgrader(rc).get("solution") and _first_line(rc.source)
+        ("locked source", lambda rc, sc: is_locked(rc) and same_visible_source(sc.source, rc.source)),
+        ("first line", lambda rc, sc: is_answer(rc) and _first_line(rc.source)
          and _first_line(rc.source) in (line.strip() for line in sc.source.splitlines())),
     ]
     for how, same in passes:
         for _, rc in graded:
-            gid = _nbgrader(rc)["grade_id"]
+            gid = grade_id(rc)
             if gid in match:
                 continue
             hits = [j for j, sc in enumerate(submission.cells) if free(j, rc.cell_type) and same(rc, sc)]
@@ -76,7 +65,7 @@ def repair(submission: NotebookNode, release: NotebookNode) -> list[str]:
 
     # Position: between two matched neighbours (in release order), one unmatched release cell of a
     # type and one free submission cell of that type: they are the same cell.
-    order = [_nbgrader(c)["grade_id"] for _, c in graded]
+    order = [grade_id(c) for _, c in graded]
     for k, gid in enumerate(order):
         if gid in match:
             continue

@@ -1,43 +1,79 @@
-"""Class-level outputs: summary.md with a score histogram, and a gradebook CSV an LMS can import."""
+"""Every output of a grading run, written from StudentResult records (the gradebook's, the whole class):
+grades.csv, summary.md with a score histogram, canvas.csv (Canvas gradebook import) and one
+feedback page per student. A partial re-grade (`--student`) or one shard of several writes the same
+files a full run would, because all of them read the same records.
+"""
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from pathlib import Path
 
-
-def _num(value) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
+from .feedback import render
+from .results import StudentResult
 
 
-def write_summary(out: Path, grader, rows: list[dict]) -> Path:
-    graded = [r for r in rows if _num(r.get("score")) is not None]
-    lines = [f"# {grader.assignment}: grading summary", "",
-             f"- submissions: {len(rows)}; graded: {len(graded)}; status ok: {sum(r['status'] == 'ok' for r in rows)}",
-             f"- sandbox: {grader.sandbox_mode}"]
+@dataclass
+class ClassInfo:
+    """What the outputs need to know about the assignment and the run."""
+    assignment: str
+    tests: list[tuple[str, float]]      # (grade_id, points) of the test cells, in notebook order
+    sandbox_mode: str = ""
+    lms_assignment: str | None = None   # Canvas assignment name (default: the assignment id)
+    lms_assignment_id: str | None = None
+
+    @property
+    def max_score(self) -> float:
+        return sum(p for _, p in self.tests)
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+def columns(info: ClassInfo) -> list[str]:
+    return ["student_id", *[gid for gid, _ in info.tests], "score", "max_score", "status", "notes"]
+
+
+def write_grades_csv(out: Path, info: ClassInfo, results: list[StudentResult]) -> Path:
+    """One row per student, sorted by id; empty points and score where nothing was graded (never a silent 0)."""
+    path = out / "grades.csv"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(columns(info))
+        for r in sorted(results, key=lambda r: r.student_id):
+            points = [_num(r.scores.get(gid, 0.0)) if r.graded else "" for gid, _ in info.tests]
+            writer.writerow([r.student_id, *points, _num(r.score) if r.graded else "", _num(info.max_score),
+                             r.status, "; ".join(r.notes)])
+    return path
+
+
+def write_summary(out: Path, info: ClassInfo, results: list[StudentResult]) -> Path:
+    graded = [r for r in results if r.graded]
+    lines = [f"# {info.assignment}: grading summary", "",
+             f"- submissions: {len(results)}; graded: {len(graded)}; status ok: {sum(r.status == 'ok' for r in results)}",
+             f"- sandbox: {info.sandbox_mode}"]
     if graded:
-        scores = sorted(_num(r["score"]) for r in graded)
+        scores = sorted(r.score for r in graded)
         lines.append(f"- score: mean {sum(scores) / len(scores):.2f}, median {scores[len(scores) // 2]:g}, "
-                     f"max possible {grader.max_score:g}")
+                     f"max possible {info.max_score:g}")
         lines += ["", "## Pass rate per test (full points)", "", "| test | points | passed |", "|---|---|---|"]
-        for gid, points in grader.tests:
-            passed = sum(_num(r.get(gid)) == points for r in graded)
+        for gid, points in info.tests:
+            passed = sum(r.scores.get(gid) == points for r in graded)
             lines.append(f"| `{gid}` | {points:g} | {passed}/{len(graded)} ({100 * passed / len(graded):.0f}%) |")
-        _histogram(out / "score_histogram.png", scores, grader)
+        _histogram(out / "score_histogram.png", scores, info)
         lines += ["", "![score histogram](score_histogram.png)"]
-    timed = sorted((r for r in rows if _num(r.get("seconds")) is not None), key=lambda r: -r["seconds"])[:5]
+    timed = sorted((r for r in results if r.seconds is not None), key=lambda r: -r.seconds)[:5]
     if timed:
-        lines += ["", "## Slowest submissions", ""] + [f"- {r['student_id']}: {r['seconds']:.1f} s" for r in timed]
-    bad = [r for r in rows if r["status"] != "ok"]
-    lines += ["", "## Not ok", ""] + ([f"- {r['student_id']}: {r['status']}" for r in bad] or ["- none"])
+        lines += ["", "## Slowest submissions", ""] + [f"- {r.student_id}: {r.seconds:.1f} s" for r in timed]
+    bad = [r for r in results if r.status != "ok"]
+    lines += ["", "## Not ok", ""] + ([f"- {r.student_id}: {r.status}" for r in bad] or ["- none"])
     path = out / "summary.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
 
-def _histogram(path: Path, scores: list[float], grader) -> None:
+def _histogram(path: Path, scores: list[float], info: ClassInfo) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -46,28 +82,51 @@ def _histogram(path: Path, scores: list[float], grader) -> None:
 
     use_course_style()
     fig, ax = plt.subplots(figsize=(6, 3.2))
-    bins = [x - 0.5 for x in range(int(grader.max_score) + 2)] if grader.max_score <= 40 else 20
+    bins = [x - 0.5 for x in range(int(info.max_score) + 2)] if info.max_score <= 40 else 20
     ax.hist(scores, bins=bins, color="#3465a4", edgecolor="white")
-    ax.set_xlabel(f"score (of {grader.max_score:g})")
+    ax.set_xlabel(f"score (of {info.max_score:g})")
     ax.set_ylabel("students")
-    ax.set_title(f"{grader.assignment}: {len(scores)} graded submissions")
+    ax.set_title(f"{info.assignment}: {len(scores)} graded submissions")
     fig.savefig(path)
     plt.close(fig)
 
 
-def write_canvas_csv(out: Path, grader, rows: list[dict]) -> Path:
-    """Canvas's gradebook import format: Student, ID, SIS User ID, SIS Login ID, Section, <assignment>.
+# Canvas's own column names, as its gradebook export writes them; the import matches students by
+# ID (Canvas's user id), else SIS User ID, else SIS Login ID.
+CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+CANVAS_POINTS_ROW = "    Points Possible"
 
-    ID is Canvas's user id where the submission's file name carried it; a row that could not be graded
-    gets an empty grade (Canvas leaves it unchanged), never a 0.
-    """
+
+def canvas_column(info: ClassInfo) -> str:
+    """The assignment's column as Canvas exports it: `Name (id)`; without an id, the name alone
+    (Canvas then matches an assignment by name, or offers to create one)."""
+    name = info.lms_assignment or info.assignment
+    return f"{name} ({info.lms_assignment_id})" if info.lms_assignment_id else name
+
+
+def write_canvas_csv(out: Path, info: ClassInfo, results: list[StudentResult],
+                     roster: dict[str, dict] | None = None) -> Path:
+    """Canvas gradebook import: a row per student; a row that was not graded has an empty grade
+    (Canvas leaves the grade as it is), never a 0. `roster`: student_id -> roster columns
+    (name, lms_user_id, sis_user_id, sis_login_id, section) where the instructor gave them."""
+    roster = roster or {}
     path = out / "canvas.csv"
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", grader.assignment])
-        writer.writerow(["Points Possible", "", "", "", "", f"{grader.max_score:g}"])
-        for r in rows:
-            score = _num(r.get("score"))
-            writer.writerow([r["student_id"], r.get("lms_user_id", ""), r["student_id"], "", "",
-                             "" if score is None else f"{score:g}"])
+        writer.writerow([*CANVAS_COLUMNS, canvas_column(info)])
+        writer.writerow([CANVAS_POINTS_ROW, "", "", "", "", _num(info.max_score)])
+        for r in sorted(results, key=lambda r: r.student_id):
+            who = roster.get(r.student_id, {})
+            writer.writerow([who.get("name") or r.student_id, who.get("lms_user_id") or r.lms_user_id,
+                             who.get("sis_user_id") or r.student_id, who.get("sis_login_id", ""),
+                             who.get("section", ""), _num(r.score) if r.graded else ""])
     return path
+
+
+def write_feedback(out: Path, info: ClassInfo, results: list[StudentResult]) -> Path:
+    """feedback/<student_id>.html for every student, graded or not."""
+    folder = out / "feedback"
+    folder.mkdir(parents=True, exist_ok=True)
+    for r in results:
+        (folder / f"{r.student_id}.html").write_text(render(r, info.assignment, info.max_score), encoding="utf-8")
+    return folder

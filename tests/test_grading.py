@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import re
 import subprocess
 import sys
 import zipfile
@@ -17,6 +16,7 @@ import nbformat
 import pytest
 
 from autograder import NOTEBOOKS, SOLUTIONS, assignments
+from autograder import cells as nbcells
 from autograder.repair import repair
 
 ASSIGNMENTS = assignments()
@@ -74,9 +74,7 @@ def graded_class(request, tmp_path_factory):
 
 
 def max_points(aid):
-    nb = nbformat.read(NOTEBOOKS / aid / f"{aid}.ipynb", as_version=4)
-    return sum(c.metadata["nbgrader"].get("points", 0) for c in nb.cells
-               if c.metadata.get("nbgrader", {}).get("grade"))
+    return nbcells.max_score(nbformat.read(NOTEBOOKS / aid / f"{aid}.ipynb", as_version=4))
 
 
 def test_solution_scores_full_marks(graded_class):
@@ -113,19 +111,16 @@ def test_grades_csv_has_one_column_per_graded_test(graded_class):
     with open(out / "grades.csv", newline="") as f:
         header = next(csv.reader(f))
     nb = nbformat.read(NOTEBOOKS / aid / f"{aid}.ipynb", as_version=4)
-    test_ids = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    test_ids = [gid for gid, _ in nbcells.test_cells(nb)]
     assert header == ["student_id", *test_ids, "score", "max_score", "status", "notes"]
     for gid in test_ids:
         assert float(rows["solution"][gid]) > 0 and float(rows["untouched"][gid]) == 0
 
 
 def hidden_lines(aid):
+    """Every substantial hidden-test line of an assignment (the grader's own definition of a leak)."""
     nb = nbformat.read(SOLUTIONS / aid / f"{aid}.ipynb", as_version=4)
-    lines = []
-    for cell in nb.cells:
-        for block in re.findall(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", cell.source, flags=re.S):
-            lines += [line.strip() for line in block.splitlines() if len(line.strip()) > 20]
-    return lines
+    return [line for cell in nb.cells for line in nbcells.hidden_lines(cell.source)]
 
 
 def test_feedback_never_shows_hidden_tests(graded_class):
@@ -175,7 +170,7 @@ def test_unknown_assignment_is_a_clear_error(tmp_path):
 # ---- metadata repair, without running anything ------------------------------------------------
 
 def graded_ids(nb):
-    return [(i, c.metadata["nbgrader"]["grade_id"]) for i, c in enumerate(nb.cells) if "nbgrader" in c.metadata]
+    return [(i, nbcells.grade_id(c)) for i, c in enumerate(nb.cells) if nbcells.meta(c) is not None]
 
 
 @pytest.mark.parametrize("aid", ASSIGNMENTS)
@@ -186,7 +181,7 @@ def test_repair_restores_every_graded_cell(aid, new_ids):
     notes = repair(student, release)
     assert graded_ids(student) == graded_ids(release), notes
     for got, want in zip(student.cells, release.cells):
-        assert got.metadata.get("nbgrader") == want.metadata.get("nbgrader")
+        assert nbcells.meta(got) == nbcells.meta(want)
 
 
 @pytest.mark.parametrize("aid", ASSIGNMENTS)
@@ -209,4 +204,4 @@ def test_repair_drops_metadata_of_a_foreign_assignment():
     student = copy.deepcopy(release)
     student.cells[0].metadata["nbgrader"] = {"grade_id": "not_in_this_assignment", "grade": True, "points": 99}
     repair(student, release)
-    assert "nbgrader" not in student.cells[0].metadata
+    assert nbcells.meta(student.cells[0]) is None

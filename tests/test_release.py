@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from autograder import NOTEBOOKS, SOLUTIONS, assignments
+from autograder import cells as nbcells
 from autograder.release import out_of_sync
 
 ASSIGNMENTS = assignments()
@@ -32,18 +33,17 @@ def test_solution_sources_are_reviewable(aid):
 @pytest.mark.parametrize("aid", ASSIGNMENTS)
 def test_graded_parts_have_visible_and_hidden_tests(aid):
     nb = nbformat.read(SOLUTIONS / aid / f"{aid}.ipynb", as_version=4)
-    tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
-    answers = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
+    tests = [c for c in nb.cells if nbcells.is_graded(c)]
+    answers = [c for c in nb.cells if nbcells.is_answer(c)]
     assert len(tests) >= 3, f"{aid}: expected at least 3 graded test cells, found {len(tests)}"
-    ids = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if "nbgrader" in c.metadata]
+    ids = [nbcells.grade_id(c) for c in nb.cells if nbcells.meta(c) is not None]
     assert len(ids) == len(set(ids)), f"{aid}: duplicate grade_ids {ids}"
     for cell in tests:
-        gid = cell.metadata["nbgrader"]["grade_id"]
-        visible = cell.source.split("### BEGIN HIDDEN TESTS")[0]
-        assert "assert" in visible, f"{aid}/{gid}: no visible test before the hidden ones"
-        assert "### BEGIN HIDDEN TESTS" in cell.source and "### END HIDDEN TESTS" in cell.source, f"{aid}/{gid}: no hidden tests"
+        gid = nbcells.grade_id(cell)
+        assert "assert" in nbcells.strip_hidden_tests(cell.source), f"{aid}/{gid}: no visible test before the hidden ones"
+        assert nbcells.hidden_lines(cell.source), f"{aid}/{gid}: no hidden tests"
     for cell in answers:
-        assert "### BEGIN SOLUTION" in cell.source, f"{aid}/{cell.metadata['nbgrader']['grade_id']}: answer cell without a solution block"
+        assert "### BEGIN SOLUTION" in cell.source, f"{aid}/{nbcells.grade_id(cell)}: answer cell without a solution block"
 
 
 @pytest.mark.parametrize("aid", ASSIGNMENTS)
