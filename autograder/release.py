@@ -18,6 +18,49 @@ class ReleaseError(RuntimeError):
     pass
 
 
+# The notebooks' first cell (it finds or installs course_lib) has one source, setup_cell.py; the
+# release stamps it, with _config.yml's repository URL, into every solution's first cell.
+SETUP_CELL = Path(__file__).with_name("setup_cell.py")
+
+
+def setup_cell_source() -> str:
+    import yaml
+
+    url = yaml.safe_load((SOLUTIONS.parent / "_config.yml").read_text())["repository"]["url"]
+    return SETUP_CELL.read_text().replace("__REPOSITORY_URL__", url).rstrip("\n")
+
+
+def stale_setup_cells(assignment_ids: list[str]) -> list[str]:
+    """Solutions whose first cell is not the set-up cell (tagged remove-cell) as setup_cell.py makes it."""
+    import nbformat
+
+    want = setup_cell_source()
+    stale = []
+    for aid in assignment_ids:
+        first = nbformat.read(SOLUTIONS / aid / f"{aid}.ipynb", as_version=4).cells[0]
+        if first.cell_type != "code" or first.source != want or "remove-cell" not in first.metadata.get("tags", []):
+            stale.append(aid)
+    return stale
+
+
+def stamp_setup_cells(assignment_ids: list[str]) -> None:
+    """Write the set-up cell into each solution's first cell (inserting it where the first cell is another)."""
+    import nbformat
+
+    for aid in stale_setup_cells(assignment_ids):
+        path = SOLUTIONS / aid / f"{aid}.ipynb"
+        nb = nbformat.read(path, as_version=4)
+        first = nb.cells[0] if nb.cells else None
+        if first is None or first.cell_type != "code" or "course_lib" not in first.source:
+            first = nbformat.v4.new_code_cell()
+            first.id = "setup"
+            nb.cells.insert(0, first)
+        first.source = setup_cell_source()
+        first.metadata["tags"] = sorted(set(first.metadata.get("tags", [])) | {"remove-cell"})
+        nbformat.write(nb, path)
+        print(f"solutions/{aid}/{aid}.ipynb: set-up cell stamped from autograder/setup_cell.py")
+
+
 def generate(assignment_ids: list[str], release_dir: Path = NOTEBOOKS) -> None:
     """Run nbgrader generate_assignment for each id, writing into release_dir/<id>/."""
     from nbgrader.apps import NbGraderAPI
@@ -37,7 +80,8 @@ def generate(assignment_ids: list[str], release_dir: Path = NOTEBOOKS) -> None:
 
 def out_of_sync(assignment_ids: list[str]) -> list[str]:
     """Human-readable differences between notebooks/ and a fresh release; empty when in sync."""
-    problems = []
+    problems = [f"solutions/{aid}/{aid}.ipynb: the first cell is not autograder/setup_cell.py's set-up cell"
+                for aid in stale_setup_cells(assignment_ids)]
     with tempfile.TemporaryDirectory(prefix="release-check-") as tmp:
         fresh_dir = Path(tmp) / "release"
         generate(assignment_ids, release_dir=fresh_dir)
@@ -73,6 +117,7 @@ def main(args) -> int:
             return 1
         print(f"notebooks/ is in sync with solutions/ ({', '.join(ids)})")
         return 0
+    stamp_setup_cells(ids)
     generate(ids)
     for aid in ids:
         print(f"released notebooks/{aid}/{aid}.ipynb")

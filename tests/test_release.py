@@ -9,7 +9,7 @@ import yaml
 
 from autograder import NOTEBOOKS, SOLUTIONS, assignments
 from autograder import cells as nbcells
-from autograder.release import out_of_sync
+from autograder.release import out_of_sync, setup_cell_source, stale_setup_cells
 
 ASSIGNMENTS = assignments()
 
@@ -55,14 +55,22 @@ def test_student_notebook_hides_solutions_and_hidden_tests(aid):
 
 
 @pytest.mark.parametrize("aid", ASSIGNMENTS)
-def test_first_cell_sets_up_colab_from_the_configured_repository(repo, aid):
-    """Colab opens the notebook straight from the repository; its first cell installs course_lib."""
+def test_first_cell_is_the_one_set_up_cell(repo, aid):
+    """Colab opens the notebook straight from the repository; its first cell finds or installs course_lib.
+
+    The cell has one source, autograder/setup_cell.py, which `python -m autograder release` stamps
+    into every solution with _config.yml's repository URL.
+    """
     url = yaml.safe_load((repo / "_config.yml").read_text())["repository"]["url"]
+    want = setup_cell_source()
+    assert f'repository="{url}"' in want, f"the set-up cell must fall back to _config.yml's repository ({url})"
+    assert not stale_setup_cells([aid]), (
+        f"solutions/{aid}: the first cell is not autograder/setup_cell.py's set-up cell: run "
+        f"`python -m autograder release {aid}` (it stamps the cell) and commit")
     first = nbformat.read(NOTEBOOKS / aid / f"{aid}.ipynb", as_version=4).cells[0]
     assert first.cell_type == "code" and "remove-cell" in first.metadata.get("tags", []), \
         "the set-up cell must be the first cell, tagged remove-cell so the site hides it"
-    assert 'find_spec("course_lib") is None' in first.source, "install only where course_lib is missing"
-    assert f"git+{url}" in first.source, f"the set-up cell must install from _config.yml's repository ({url})"
+    assert first.source == want, f"notebooks/{aid}: the released set-up cell is stale; run `make notebooks`"
 
 
 def test_course_lib_does_not_pin_torch(repo):
@@ -70,8 +78,21 @@ def test_course_lib_does_not_pin_torch(repo):
     deps = tomllib.loads((repo / "pyproject.toml").read_text())["project"]["dependencies"]
     torch_deps = [d for d in deps if d.split("[")[0].split("=")[0].split("<")[0].split(">")[0].strip() == "torch"]
     assert torch_deps == ["torch"], f"course_lib must leave torch unpinned so Colab keeps its own; got {torch_deps}"
+    student = (repo / "requirements-student.txt").read_text()
+    assert "torch==2.13.0" in student.splitlines() and "torchvision" not in student
     reqs = (repo / "requirements.txt").read_text()
-    assert "torch==2.13.0" in reqs and "torchvision" not in reqs
+    assert "-r requirements-student.txt" in reqs.splitlines() and not any(
+        line.startswith("torch") for line in reqs.splitlines()), \
+        "requirements.txt includes requirements-student.txt, which alone pins what the notebooks need"
+
+
+def test_student_install_is_light(repo):
+    """`make student` installs what the notebooks import, not the grader, the site builder or test tools."""
+    student = (repo / "requirements-student.txt").read_text().lower()
+    for tool in ("nbgrader", "jupyter-book", "pytest", "playwright", "ruff"):
+        assert tool not in student, f"requirements-student.txt should not install {tool} (an author's tool)"
+    for need in ("torch==", "numpy==", "matplotlib==", "ipykernel==", "jupyterlab==", "-e ."):
+        assert need in student, f"requirements-student.txt should install {need}"
 
 
 def test_notebook_json_is_valid(repo):

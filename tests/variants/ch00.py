@@ -1,4 +1,4 @@
-"""Variants of the ch00 answers: classic mistakes and other correct solutions."""
+"""Variants of the ch00 answers: other correct solutions, classic mistakes and each part's headline mistake."""
 
 RIGHT = {
     "pairwise_sq_dists": [
@@ -7,8 +7,10 @@ RIGHT = {
         "    return (X ** 2).sum(1)[:, None] - 2 * X @ Y.T + (Y ** 2).sum(1)[None, :]\n",
         "def pairwise_sq_dists(X, Y):\n"
         "    return torch.cdist(X, Y) ** 2\n",
+        # no loop, no (N, M, D) tensor: an einsum for the cross term
         "def pairwise_sq_dists(X, Y):\n"
-        "    return torch.stack([((X - y) ** 2).sum(dim=1) for y in Y], dim=1)\n",
+        "    cross = torch.einsum('nd,md->nm', X, Y)\n"
+        "    return X.pow(2).sum(-1, keepdim=True) - 2 * cross + Y.pow(2).sum(-1)\n",
     ],
     "standardize_channels": [
         "def standardize_channels(x, eps=1e-5):\n"
@@ -60,6 +62,11 @@ WRONG = {
          "def standardize_channels(x, eps=1e-5):\n"
          "    m = x.mean(dim=(0, 2, 3))\n"
          "    v = ((x - m) ** 2).mean(dim=(0, 2, 3))\n"
+         "    return (x - m) / torch.sqrt(v + eps)\n"),
+        ("statistics per image",
+         "def standardize_channels(x, eps=1e-5):\n"
+         "    m = x.mean(dim=(2, 3), keepdim=True)\n"
+         "    v = ((x - m) ** 2).mean(dim=(2, 3), keepdim=True)\n"
          "    return (x - m) / torch.sqrt(v + eps)\n"),
         ("statistics over the batch only",
          "def standardize_channels(x, eps=1e-5):\n"
@@ -115,9 +122,17 @@ WRONG = {
          "    x.requires_grad_(True)\n"
          "    J = torch.autograd.functional.jacobian(lambda v: model(v).flatten(1).sum(1), x)\n"
          "    return J.flatten(2).ne(0).any(2)\n"),
-        ("returns 0/1 floats", 
+        ("returns 0/1 floats",
          "def batch_dependency(model, x):\n"
          "    J = torch.autograd.functional.jacobian(lambda v: model(v).flatten(1).sum(1), x)\n"
          "    return J.flatten(2).ne(0).any(2).float()\n"),
     ],
+}
+
+# The mistake each part is about: its visible test fails, with a message that says these words.
+HEADLINE = {
+    "pairwise_sq_dists": ("row-wise, no broadcasting", "broadcast"),
+    "standardize_channels": ("statistics per image", "not per image"),
+    "to_channels_first": ("view", "permute"),
+    "batch_dependency": ("leaves x requiring grad", "leave x as it found it"),
 }

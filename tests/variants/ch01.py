@@ -1,5 +1,5 @@
-"""Variants of the ch01 answers: other correct solutions (must pass every test) and classic
-mistakes (each must fail the test cell right after its answer)."""
+"""Variants of the ch01 answers: other correct solutions (must pass every test), classic mistakes
+(each must fail a test at or after its part) and each part's headline mistake."""
 
 RIGHT = {
     "mse_loss_and_grads": [
@@ -120,6 +120,13 @@ RIGHT = {
 
 WRONG = {
     "mse_loss_and_grads": [
+        ("gradients from torch.autograd, not by hand",
+         "def mse_loss_and_grads(X, y, w, b):\n"
+         "    tw = torch.tensor(w, requires_grad=True)\n"
+         "    tb = torch.tensor(float(b), dtype=torch.float64, requires_grad=True)\n"
+         "    loss = ((torch.tensor(X) @ tw + tb - torch.tensor(y)) ** 2).mean()\n"
+         "    loss.backward()\n"
+         "    return loss.item(), tw.grad.numpy(), tb.grad.item()\n"),
         ("missing 1/N",
          "def mse_loss_and_grads(X, y, w, b):\n"
          "    r = X @ w + b - y\n"
@@ -156,6 +163,9 @@ WRONG = {
          "def mse_grad_X(X, y, w, b):\n    return 2 / len(X) * (X @ w + b - y) * X\n"),
     ],
     "numerical_gradient": [
+        ("a thin wrapper around course_lib's numeric_grad",
+         "def numerical_gradient(f, x, h=1e-5):\n"
+         "    return numeric_grad(f, np.array(x, dtype=np.float64), h)\n"),
         ("forward difference",
          "def numerical_gradient(f, x, h=1e-5):\n"
          "    x = np.array(x, dtype=float)\n"
@@ -212,6 +222,17 @@ WRONG = {
          "    return g\n"),
     ],
     "linear_backward": [
+        ("gradients from torch.autograd, not by hand",
+         "def linear_backward(dout, x, W, b):\n"
+         "    tx, tW, tb = (torch.tensor(a, requires_grad=True) for a in (x, W, b))\n"
+         "    (tx @ tW + tb).backward(torch.tensor(dout))\n"
+         "    return tx.grad.numpy(), tW.grad.numpy(), tb.grad.numpy()\n"),
+        ("zeroes the caller's dout while summing",
+         "def linear_backward(dout, x, W, b):\n"
+         "    dx, dW = dout @ W.T, x.T @ dout\n"
+         "    db = dout.sum(0)\n"
+         "    dout *= 0\n"
+         "    return dx, dW, db\n"),
         ("transposed weight gradient (dout^T x)",
          "def linear_backward(dout, x, W, b):\n    return dout @ W.T, dout.T @ x, dout.sum(0)\n"),
         ("transposed weight gradient reshaped to W's shape",
@@ -226,6 +247,14 @@ WRONG = {
          "def linear_backward(dout, x, W, b):\n    return dout @ W.reshape(W.shape[1], W.shape[0]), x.T @ dout, dout.sum(0)\n"),
     ],
     "activation_backward": [
+        ("ReLU backward that zeroes the caller's dout in place",
+         "def relu_backward(dout, x):\n    dout[x <= 0] = 0.0\n    return dout\n"
+         "def tanh_backward(dout, x):\n    return dout * (1 - np.tanh(x) ** 2)\n"),
+        ("tanh slope through exp, nan at large |x|",
+         "def relu_backward(dout, x):\n    return dout * (x > 0)\n"
+         "def tanh_backward(dout, x):\n"
+         "    e = np.exp(2 * x)\n"
+         "    return dout * (1 - ((e - 1) / (e + 1)) ** 2)\n"),
         ("ReLU slope 1 at x == 0",
          "def relu_backward(dout, x):\n    return dout * (x >= 0)\n"
          "def tanh_backward(dout, x):\n    return dout * (1 - np.tanh(x) ** 2)\n"),
@@ -240,6 +269,12 @@ WRONG = {
          "def tanh_backward(dout, x):\n    return dout * (1 - np.tanh(x))\n"),
     ],
     "softmax_cross_entropy": [
+        ("gradient from torch.autograd, not by hand",
+         "def softmax_cross_entropy(logits, y):\n"
+         "    t = torch.tensor(logits, requires_grad=True)\n"
+         "    loss = F.cross_entropy(t, torch.tensor(y))\n"
+         "    loss.backward()\n"
+         "    return loss.item(), t.grad.numpy()\n"),
         ("unstable: no max subtracted",
          "def softmax_cross_entropy(logits, y):\n"
          "    N = len(y)\n"
@@ -282,6 +317,13 @@ WRONG = {
          "    return -log_p[np.arange(N), y].mean(), np.exp(log_p) / N\n"),
     ],
     "mlp_loss_and_grads": [
+        ("gradients from torch.autograd, not by hand",
+         "def mlp_loss_and_grads(params, X, y):\n"
+         "    t = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}\n"
+         "    logits = torch.tanh(torch.tensor(X) @ t['W1'] + t['b1']) @ t['W2'] + t['b2']\n"
+         "    loss = F.cross_entropy(logits, torch.tensor(y))\n"
+         "    loss.backward()\n"
+         "    return loss.item(), {k: v.grad.numpy() for k, v in t.items()}\n"),
         ("ReLU instead of tanh",
          "def mlp_loss_and_grads(params, X, y):\n"
          "    Z1 = X @ params['W1'] + params['b1']\n"
@@ -326,6 +368,36 @@ WRONG = {
          "    return loss, grads\n"),
     ],
     "train_mlp": [
+        ("ignores the steps argument",
+         "def train_mlp(X, y, hidden=16, lr=0.5, steps=500, seed=0):\n"
+         "    rng = np.random.default_rng(seed)\n"
+         "    D, C = X.shape[1], int(y.max()) + 1\n"
+         "    p = dict(W1=rng.normal(size=(D, hidden)) / np.sqrt(D), b1=np.zeros(hidden),\n"
+         "             W2=rng.normal(size=(hidden, C)) / np.sqrt(hidden), b2=np.zeros(C))\n"
+         "    for _ in range(500):\n"
+         "        g = mlp_loss_and_grads(p, X, y)[1]\n"
+         "        p = {k: p[k] - lr * g[k] for k in p}\n"
+         "    return p\n"),
+        ("unscaled N(0, 1) initial weights",
+         "def train_mlp(X, y, hidden=16, lr=0.5, steps=500, seed=0):\n"
+         "    rng = np.random.default_rng(seed)\n"
+         "    D, C = X.shape[1], int(y.max()) + 1\n"
+         "    p = dict(W1=rng.normal(size=(D, hidden)) * 3, b1=np.zeros(hidden),\n"
+         "             W2=rng.normal(size=(hidden, C)) * 3, b2=np.zeros(C))\n"
+         "    for _ in range(steps):\n"
+         "        g = mlp_loss_and_grads(p, X, y)[1]\n"
+         "        p = {k: p[k] - lr * g[k] for k in p}\n"
+         "    return p\n"),
+        ("diverges: learning rate far too large",
+         "def train_mlp(X, y, hidden=16, lr=500.0, steps=500, seed=0):\n"
+         "    rng = np.random.default_rng(seed)\n"
+         "    D, C = X.shape[1], int(y.max()) + 1\n"
+         "    p = dict(W1=rng.normal(size=(D, hidden)) / np.sqrt(D), b1=np.zeros(hidden),\n"
+         "             W2=rng.normal(size=(hidden, C)) / np.sqrt(hidden), b2=np.zeros(C))\n"
+         "    for _ in range(steps):\n"
+         "        g = mlp_loss_and_grads(p, X, y)[1]\n"
+         "        p = {k: p[k] - lr * g[k] for k in p}\n"
+         "    return p\n"),
         ("too few steps",
          "def train_mlp(X, y, hidden=16, lr=0.5, steps=20, seed=0):\n"
          "    rng = np.random.default_rng(seed)\n"
@@ -374,4 +446,16 @@ WRONG = {
          "        p = {k: p[k] - lr * g[k] for k in p}\n"
          "    return p\n"),
     ],
+}
+
+# The mistake each part is about: its visible test fails, with a message that says these words.
+HEADLINE = {
+    "mse_loss_and_grads": ("bias gradient not summed over the batch", "one number"),
+    "mse_grad_X": ("summed over the batch", "one row per example"),
+    "numerical_gradient": ("forward difference", "central difference"),
+    "linear_backward": ("bias gradient summed over the features", "sum dout over the batch"),
+    "activation_backward": ("ReLU slope 1 at x == 0", "at exactly x == 0"),
+    "softmax_cross_entropy": ("unstable: no max subtracted", "subtract each row's max"),
+    "mlp_loss_and_grads": ("tanh_backward given the output instead of the input", "through tanh"),
+    "train_mlp": ("all-zero initialisation (hidden units never differ)", "symmetry"),
 }

@@ -1,8 +1,6 @@
-"""Variants of the ch02 answers: other correct engines pass every test, classic mistakes fail.
-
-Mistakes in one cell that only a later test can see (a wrong local gradient in the Value class is
-invisible to the forward-only test right after it) are in CROSS: (answer id, label, source, the
-test id that must fail); tests/test_ch02_engine.py checks them.
+"""Variants of the ch02 answers: other correct engines pass every test, classic mistakes fail a test
+at or after their part (some only show once backward() exists), and each part's headline mistake
+fails the part's visible tests by name.
 """
 
 # A complete micrograd-style Value in one cell, with the derivative rules written differently.
@@ -134,14 +132,17 @@ def backward(self):
 Value.backward = backward
 '''
 
-_NN_HEAD = '''
-class Module:
-    def zero_grad(self):
-        for p in self.parameters():
-            p.grad = 0
-    def parameters(self):
-        return []
-'''
+_DERIVED_NAMES = ("__neg__", "__sub__", "__rsub__", "__radd__", "__rmul__", "__truediv__", "__rtruediv__")
+
+
+def _derived(neg="self * -1", sub="self + (-other)", rsub="other + (-self)", radd="self + other",
+             rmul="self * other", truediv="self * other ** -1", rtruediv="other * self ** -1"):
+    """Part 3's cell: the seven derived operators, one line each, attached to Value."""
+    bodies = dict(zip(_DERIVED_NAMES, (neg, sub, rsub, radd, rmul, truediv, rtruediv)))
+    defs = "".join(f"def {name}(self{'' if name == '__neg__' else ', other'}):\n    return {body}\n"
+                   for name, body in bodies.items())
+    return defs + f"for _n in {_DERIVED_NAMES!r}:\n    setattr(Value, _n, globals()[_n])\n"
+
 
 def _nn(neuron_init="self.w = [Value(random.uniform(-1, 1)) for _ in range(nin)]\n        self.b = Value(0)",
         neuron_call="act = sum((wi * xi for wi, xi in zip(self.w, x)), self.b)\n        return act.relu() if self.nonlin else act",
@@ -208,24 +209,20 @@ def _train(loss="return sum((1 + -yi * model(x)).relu() for x, yi in zip(X, y)) 
 RIGHT = {
     "value": [
         _value(),
-        # local gradients from the forward values, tanh via exp, relu via a comparison
+        # local gradients from the forward values, relu via a comparison
         _value(relu_fw="self.data * (self.data > 0)",
-               tanh_fw="(math.exp(2 * self.data) - 1) / (math.exp(2 * self.data) + 1)", relu_bw="self.grad += (out.data > 0) * out.grad",
+               relu_bw="self.grad += (out.data > 0) * out.grad",
                tanh_bw="self.grad += (1 - math.tanh(self.data) ** 2) * out.grad",
                pow_fw="self.data ** k if isinstance(k, (int, float)) else None"),
     ],
     "backward": [_KAHN, _ITER_DFS],
     "derived_ops": [
+        _derived(),
         # everything through the primitives, in other spellings
-        "def __neg__(self):\n    return -1 * self if False else self * -1.0\n"
-        "def __sub__(self, other):\n    return self + other * -1 if not isinstance(other, Value) else self + (-other)\n"
-        "def __rsub__(self, other):\n    return self * -1 + other\n"
-        "def __radd__(self, other):\n    return self.__add__(other)\n"
-        "def __rmul__(self, other):\n    return self.__mul__(other)\n"
-        "def __truediv__(self, other):\n    return self * (other ** -1 if isinstance(other, Value) else 1.0 / other)\n"
-        "def __rtruediv__(self, other):\n    return (self ** -1) * other\n"
-        "for _n in ('__neg__', '__sub__', '__rsub__', '__radd__', '__rmul__', '__truediv__', '__rtruediv__'):\n"
-        "    setattr(Value, _n, globals()[_n])\n",
+        _derived(neg="self * -1.0", sub="self + other * -1 if not isinstance(other, Value) else self + (-other)",
+                 rsub="self * -1 + other", radd="self.__add__(other)", rmul="self.__mul__(other)",
+                 truediv="self * (other ** -1 if isinstance(other, Value) else 1.0 / other)",
+                 rtruediv="(self ** -1) * other"),
     ],
     "nn": [
         _nn(),
@@ -237,7 +234,7 @@ RIGHT = {
     "train_step": [
         _train(),
         _train(loss="scores = [model(x) for x in X]\n    return sum([(1 - s * t).relu() for s, t in zip(scores, y)]) * (1 / len(y))",
-               zero="for p in model.parameters():\n        p.grad = 0", ret="loss"),
+               zero="for p in model.parameters():\n        p.grad = 0", ret="float(loss.data)"),
     ],
 }
 
@@ -249,6 +246,24 @@ WRONG = {
         ("ops return floats, not Values",
          _value().replace('return out\n\n    def __mul__', 'return out.data\n\n    def __mul__')),
         ("grad starts at 1", _value().replace("self.grad = 0.0", "self.grad = 1.0")),
+        # mistakes in the local gradients
+        ("add: = instead of += (a + a loses a contribution)",
+         _value(add_bw="self.grad = out.grad\n            other.grad = out.grad")),
+        ("mul: forgets out.grad (chain rule)",
+         _value(mul_bw="self.grad += other.data\n            other.grad += self.data")),
+        ("mul: each side gets its own value",
+         _value(mul_bw="self.grad += self.data * out.grad\n            other.grad += other.data * out.grad")),
+        ("mul: = instead of += (a * a)",
+         _value(mul_bw="self.grad = other.data * out.grad\n            other.grad = self.data * out.grad")),
+        ("pow: k * x ** k", _value(pow_bw="self.grad += k * self.data ** k * out.grad")),
+        ("relu: gradient 1 everywhere", _value(relu_bw="self.grad += out.grad")),
+        ("relu: slope 1 at exactly 0", _value(relu_bw="self.grad += (self.data >= 0) * out.grad")),
+        ("tanh: 1 - x^2 instead of 1 - tanh(x)^2", _value(tanh_bw="self.grad += (1 - self.data ** 2) * out.grad")),
+        ("tanh through math.exp (overflows at 400)",
+         _value(tanh_fw="(math.exp(2 * self.data) - 1) / (math.exp(2 * self.data) + 1)")),
+        ("exp: gradient x instead of exp(x)", _value(exp_bw="self.grad += self.data * out.grad")),
+        ("a subclass of course_lib's Value",
+         "from course_lib.micrograd import Value as _LibValue\n\nclass Value(_LibValue):\n    pass\n"),
     ],
     "backward": [
         ("breadth-first from the output (not a topological order)",
@@ -279,49 +294,17 @@ WRONG = {
          "        node._backward()\n"
          "Value.backward = backward\n"),
         ("recursive topological sort (recursion limit)", _RECURSIVE),
+        ("recursive topological sort with a raised recursion limit",
+         _RECURSIVE.replace("    topo, visited = [], set()\n",
+                            "    import sys\n    sys.setrecursionlimit(100_000)\n    topo, visited = [], set()\n")),
         ("forgets self.grad = 1", _ITER_DFS.replace("    self.grad = 1\n", "")),
     ],
     "derived_ops": [
-        ("reflected subtraction with the sign flipped",
-         "def __neg__(self):\n    return self * -1\n"
-         "def __sub__(self, other):\n    return self + (-other)\n"
-         "def __rsub__(self, other):\n    return self - other\n"
-         "def __radd__(self, other):\n    return self + other\n"
-         "def __rmul__(self, other):\n    return self * other\n"
-         "def __truediv__(self, other):\n    return self * other ** -1\n"
-         "def __rtruediv__(self, other):\n    return other * self ** -1\n"
-         "for _n in ('__neg__', '__sub__', '__rsub__', '__radd__', '__rmul__', '__truediv__', '__rtruediv__'):\n"
-         "    setattr(Value, _n, globals()[_n])\n"),
-        ("negation that leaves the graph",
-         "def __neg__(self):\n    return Value(-self.data)\n"
-         "def __sub__(self, other):\n    return self + (-other)\n"
-         "def __rsub__(self, other):\n    return other + (-self)\n"
-         "def __radd__(self, other):\n    return self + other\n"
-         "def __rmul__(self, other):\n    return self * other\n"
-         "def __truediv__(self, other):\n    return self * other ** -1\n"
-         "def __rtruediv__(self, other):\n    return other * self ** -1\n"
-         "for _n in ('__neg__', '__sub__', '__rsub__', '__radd__', '__rmul__', '__truediv__', '__rtruediv__'):\n"
-         "    setattr(Value, _n, globals()[_n])\n"),
+        ("reflected subtraction with the sign flipped", _derived(rsub="self - other")),
+        ("negation that leaves the graph", _derived(neg="Value(-self.data)")),
         ("division by the divisor's number (no gradient to b)",
-         "def __neg__(self):\n    return self * -1\n"
-         "def __sub__(self, other):\n    return self + (-other)\n"
-         "def __rsub__(self, other):\n    return other + (-self)\n"
-         "def __radd__(self, other):\n    return self + other\n"
-         "def __rmul__(self, other):\n    return self * other\n"
-         "def __truediv__(self, other):\n    return self * (1.0 / (other.data if isinstance(other, Value) else other))\n"
-         "def __rtruediv__(self, other):\n    return other * self ** -1\n"
-         "for _n in ('__neg__', '__sub__', '__rsub__', '__radd__', '__rmul__', '__truediv__', '__rtruediv__'):\n"
-         "    setattr(Value, _n, globals()[_n])\n"),
-        ("reflected division upside down",
-         "def __neg__(self):\n    return self * -1\n"
-         "def __sub__(self, other):\n    return self + (-other)\n"
-         "def __rsub__(self, other):\n    return other + (-self)\n"
-         "def __radd__(self, other):\n    return self + other\n"
-         "def __rmul__(self, other):\n    return self * other\n"
-         "def __truediv__(self, other):\n    return self * other ** -1\n"
-         "def __rtruediv__(self, other):\n    return self * other ** -1\n"
-         "for _n in ('__neg__', '__sub__', '__rsub__', '__radd__', '__rmul__', '__truediv__', '__rtruediv__'):\n"
-         "    setattr(Value, _n, globals()[_n])\n"),
+         _derived(truediv="self * (1.0 / (other.data if isinstance(other, Value) else other))")),
+        ("reflected division upside down", _derived(rtruediv="self * other ** -1")),
     ],
     "nn": [
         ("bias missing from parameters()", _nn(neuron_params="self.w")),
@@ -331,10 +314,19 @@ WRONG = {
         ("bias added inside the ReLU twice",
          _nn(neuron_call="act = sum((wi * xi for wi, xi in zip(self.w, x)), self.b) + self.b\n        return act.relu() if self.nonlin else act")),
         ("no ReLU in hidden layers", _nn(mlp_nonlin="False")),
+        ("bias starts random",
+         _nn(neuron_init="self.w = [Value(random.uniform(-1, 1)) for _ in range(nin)]\n        self.b = Value(random.uniform(-1, 1))")),
+        ("subclasses of course_lib's classes",
+         "from course_lib import micrograd as _mg\n"
+         "class Module(_mg.Module):\n    pass\n"
+         "class Neuron(_mg.Neuron):\n    pass\n"
+         "class Layer(_mg.Layer):\n    pass\n"
+         "class MLP(_mg.MLP):\n    pass\n"),
     ],
     "train_step": [
         ("no zero_grad: gradients pile up over steps", _train(zero="pass")),
         ("gradient ascent", _train(update="p.data += lr * p.grad")),
+        ("returns the loss as a Value", _train(ret="loss")),
         ("returns the loss after the step",
          _train(ret="hinge_loss(model, X, y).data")),
         ("sum instead of mean", _train(loss="return sum((1 + -yi * model(x)).relu() for x, yi in zip(X, y))")),
@@ -343,19 +335,11 @@ WRONG = {
     ],
 }
 
-# Mistakes whose effect shows in a later test than the one right after their answer cell.
-CROSS = [
-    ("value", "add: = instead of += (a + a loses a contribution)",
-     _value(add_bw="self.grad = out.grad\n            other.grad = out.grad"), "test_accumulation"),
-    ("value", "mul: forgets out.grad (chain rule)",
-     _value(mul_bw="self.grad += other.data\n            other.grad += self.data"), "test_local_grads"),
-    ("value", "mul: each side gets its own value",
-     _value(mul_bw="self.grad += self.data * out.grad\n            other.grad += other.data * out.grad"), "test_local_grads"),
-    ("value", "pow: k * x ** k", _value(pow_bw="self.grad += k * self.data ** k * out.grad"), "test_local_grads"),
-    ("value", "relu: gradient 1 everywhere", _value(relu_bw="self.grad += out.grad"), "test_local_grads"),
-    ("value", "tanh: 1 - x^2 instead of 1 - tanh(x)^2",
-     _value(tanh_bw="self.grad += (1 - self.data ** 2) * out.grad"), "test_tanh_exp"),
-    ("value", "exp: gradient x instead of exp(x)", _value(exp_bw="self.grad += self.data * out.grad"), "test_tanh_exp"),
-    ("value", "mul: = instead of += (a * a)",
-     _value(mul_bw="self.grad = other.data * out.grad\n            other.grad = self.data * out.grad"), "test_accumulation"),
-]
+# The mistake each part is about: its visible tests fail, with a message that says these words.
+HEADLINE = {
+    "value": ("add: = instead of += (a + a loses a contribution)", "+=, not ="),
+    "backward": ("recursive topological sort (recursion limit)", "recursion limit"),
+    "derived_ops": ("reflected subtraction with the sign flipped", "__rsub__"),
+    "nn": ("ReLU on the output layer too", "no ReLU on the last one"),
+    "train_step": ("no zero_grad: gradients pile up over steps", "zero_grad"),
+}
