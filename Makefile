@@ -3,10 +3,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The pinned numpy, matplotlib and ipykernel need Python 3.11 or newer: say so before anything else.
+CHECK_PYTHON = @$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else \
+	f"make: the course needs Python 3.11 or newer (its pinned numpy, matplotlib and ipykernel do); \
+	$(PYTHON) is {v.major}.{v.minor}. Install a newer one and run: make $(MAKECMDGOALS) PYTHON=python3.11")'
 
-.PHONY: venv book notebooks lint test test-fast clean
+.PHONY: venv student wheel book notebooks lint test test-fast clean
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-student.txt pyproject.toml
+	$(CHECK_PYTHON)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
@@ -14,9 +19,27 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
-## notebooks/: the student release, regenerated from solutions/ by nbgrader;
-## book/_colab/: each chapter page as a notebook, for its Colab button
-notebooks: $(STAMP)
+## a student's light install: only what the notebooks need (requirements-student.txt), no grader,
+## site builder or test tools. TORCH_CPU=1: the CPU build of torch, for laptops without an NVIDIA GPU
+student:
+	$(CHECK_PYTHON)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(if $(TORCH_CPU),$(BIN)/python -m pip install --quiet $$(grep '^torch==' requirements-student.txt) \
+		--index-url https://download.pytorch.org/whl/cpu)
+	$(BIN)/python -m pip install --quiet -r requirements-student.txt
+	@echo "Ready: $(BIN)/jupyter lab notebooks/ch00/ch00.ipynb"
+
+## dist/course_lib-<version>-py3-none-any.whl: course_lib in one file, for a notebook whose first
+## cell cannot reach the repository (put the wheel next to the notebook, or upload it to Colab)
+wheel: $(STAMP)
+	rm -rf dist/course_lib-*.whl build/
+	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir dist .
+	@ls dist/course_lib-*.whl
+
+## notebooks/: the student release, regenerated from solutions/ by nbgrader, with the course_lib
+## wheel (dist/); book/_colab/: each chapter page as a notebook, for its Colab button
+notebooks: $(STAMP) wheel
 	$(BIN)/python -m autograder release
 	$(BIN)/python book/_ext/colab_notebooks.py
 
@@ -39,4 +62,4 @@ test-fast: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -m "not slow$(if $(CH), and $(CH))"
 
 clean:
-	rm -rf _build .pytest_cache
+	rm -rf _build .pytest_cache build dist
