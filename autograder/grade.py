@@ -265,19 +265,26 @@ class Grader:
             where = _join(dict.fromkeys(parts[i] for i in timed_out))
             row.notes.append(f"{where} did not finish in {self.options.cell_timeout} s and "
                              f"{'was' if len(timed_out) == 1 else 'were'} stopped (the cells after it still ran)")
-        out_of_memory = [i for i, c in enumerate(graded.cells) if any(
-            o.get("output_type") == "error" and o.get("ename") == "MemoryError" for o in c.get("outputs", []))]
+        out_of_memory = [i for i, c in enumerate(graded.cells) if any(map(_out_of_memory, c.get("outputs", [])))]
         if out_of_memory:
             first = out_of_memory[0]
             later = len(out_of_memory) - 1
-            message = (f"{nbcells.describe(graded, first)} ran out of memory (MemoryError at the grader's limit of "
+            message = (f"{nbcells.describe(graded, first)} ran out of memory (the grader's limit is "
                        f"{self.options.limits.memory_mb} MB per notebook)"
-                       + (f"; {later} later cell(s) failed with MemoryError too, which may follow from it" if later else ""))
+                       + (f"; {later} later cell(s) ran out too, which may follow from it: memory the first one "
+                          f"kept is not given back" if later else ""))
             row.status = message if row.status == "ok" else f"{row.status}; {message}"
         cells = {nbcells.grade_id(c): c for c in graded.cells if nbcells.grade_id(c)}
         row.tests = [GradedTest(gid, row.scores[gid], points,
                                 None if row.scores[gid] >= points else failure_message(cells.get(gid), *self.test_secrets[gid]))
                      for gid, points in self.tests]
+
+
+def _out_of_memory(output) -> bool:
+    """A cell's error output from hitting the memory limit: Python's MemoryError, or torch's allocator."""
+    if output.get("output_type") != "error":
+        return False
+    return output.get("ename") in ("MemoryError", "OutOfMemoryError") or "can't allocate memory" in output.get("evalue", "")
 
 
 def _join(names) -> str:
