@@ -28,7 +28,12 @@ if _bin not in os.environ.get("PATH", "").split(os.pathsep):
 # must run in under 60 s (CONTRIBUTING's budget): a cell still running after 60 s is looping.
 CELL_TIMEOUT = 60
 NOTEBOOK_TIMEOUT = 900
+# Once a cell has timed out, a later cell that is not a graded test gets at most this long: a
+# looping function then costs one timeout, not one more for every try-it cell that calls it again.
+AFTER_TIMEOUT = 10
 COURSE_ID = "dl-course"
+# How a timed-out cell's error output is named (nbclient interrupts the kernel at the timeout).
+TIMEOUT_ERRORS = {"CellTimeoutError", "KeyboardInterrupt", "TimeoutError"}
 
 
 @dataclass
@@ -69,6 +74,27 @@ def is_postgres(url: str) -> bool:
     return url.startswith("postgresql")
 
 
+class CellTimeouts:
+    """nbclient's timeout_func for one notebook: the configured cell timeout (read when each cell
+    starts, so a later `config.Execute.timeout = ...` counts), cut to AFTER_TIMEOUT for cells that
+    are not graded tests once a cell has timed out."""
+
+    def __init__(self, config: Config):
+        self.config, self.previous, self.tripped, self.seen = config, None, False, set()
+
+    def __call__(self, cell) -> int:
+        from .cells import is_test
+        if cell.get("id") in self.seen:   # the crash-tolerant executor runs the notebook again from the top
+            self.previous, self.tripped, self.seen = None, False, set()
+        self.seen.add(cell.get("id"))
+        if self.previous is not None and any(o.get("output_type") == "error" and o.get("ename") in TIMEOUT_ERRORS
+                                             for o in self.previous.get("outputs", [])):
+            self.tripped = True
+        self.previous = cell
+        timeout = self.config.Execute.timeout
+        return min(timeout, AFTER_TIMEOUT) if self.tripped and not is_test(cell) else timeout
+
+
 def nbgrader_config(course_root: Path | None = None, db_url: str | None = None,
                     release_dir: Path | None = None) -> Config:
     config = PyFileConfigLoader("nbgrader_config.py", path=str(AUTOGRADER_DIR)).load_config()
@@ -82,6 +108,7 @@ def nbgrader_config(course_root: Path | None = None, db_url: str | None = None,
         config.CourseDirectory.db_url = normalize_db_url(db_url)
     elif course_root is not None:
         config.CourseDirectory.db_url = "sqlite:///" + str(root / "gradebook.db")
+    config.Execute.timeout_func = CellTimeouts(config)
     # Quieter logs: our own messages say what matters.
     config.Application.log_level = "WARN"
     return config

@@ -33,7 +33,7 @@ import nbformat
 from . import AUTOGRADER_DIR, NOTEBOOKS, REPO, SOLUTIONS, assignments
 from . import cells as nbcells
 from . import gradebook
-from .config import Options, default_db_url, nbgrader_config
+from .config import TIMEOUT_ERRORS, Options, default_db_url, nbgrader_config
 from .execute import CRASH_MARK
 from .feedback import failure_message
 from .intake import IntakeError, Submission, collect, roster_entries, student_id_from
@@ -46,7 +46,6 @@ from .worker import Worker
 # nbgrader 0.9.6's gradebook code triggers SQLAlchemy "not in session" warnings that mean nothing here.
 warnings.filterwarnings("ignore", message=".*not in session.*")
 
-TIMEOUT_ERRORS = {"CellTimeoutError", "KeyboardInterrupt", "TimeoutError"}
 # Statuses that say nothing about the submission: a re-run grades these again.
 RETRY = ("grader error", "could not be graded: the Python kernel did not start")
 CHECKSUM_WARNING = "[WARNING] Attribute 'checksum' for cell "

@@ -10,6 +10,7 @@ import json
 import re
 import subprocess
 import sys
+from datetime import datetime
 
 import nbformat
 import pytest
@@ -64,8 +65,10 @@ def graded(tmp_path_factory):
     nbformat.write(_insert_after(solution, "pairwise_sq_dists",
                                  "_hoard = []\nwhile True:\n    _hoard.append(torch.empty(2**28, dtype=torch.uint8))"),
                    subs / "hog.ipynb")
-    nbformat.write(_replace(solution, "standardize_channels",
-                            "def standardize_channels(x, eps=1e-5):\n    while True:\n        pass"), subs / "loop.ipynb")
+    # A looping answer, called again by a cell of the student's own after the test.
+    loop = _replace(solution, "standardize_channels", "def standardize_channels(x, eps=1e-5):\n    while True:\n        pass")
+    nbformat.write(_insert_after(loop, "test_standardize_channels", "standardize_channels(torch.ones(2, 3, 4, 4))"),
+                   subs / "loop.ipynb")
     edited = copy.deepcopy(solution)
     nbcells.by_grade_id(edited)["test_to_channels_first"].source = \
         release_test["test_to_channels_first"].source + "\nprint('I was here')"
@@ -105,6 +108,22 @@ def test_a_timeout_names_the_part_as_students_see_it(graded):
     row = _rows(out / "grades.csv")["loop"]
     assert f"Part 2 did not finish in {CELL_TIMEOUT} s" in row["notes"], row
     assert float(row["score"]) == 9 - 3 and row["test_standardize_channels"] == "0", row
+
+
+def test_a_loop_costs_one_full_timeout_not_one_per_cell_that_calls_it(graded):
+    _, _, course, _, _ = graded
+    nb = nbformat.read(course / "autograded" / "loop" / AID / f"{AID}.ipynb", as_version=4)
+    test = next(i for i, c in enumerate(nb.cells) if nbcells.grade_id(c) == "test_standardize_channels")
+
+    def seconds(cell):
+        times = cell.metadata["execution"]
+        start, end = (datetime.fromisoformat(times[k].replace("Z", "+00:00"))
+                      for k in ("iopub.execute_input", "shell.execute_reply"))
+        return (end - start).total_seconds()
+    assert seconds(nb.cells[test]) >= CELL_TIMEOUT, "the graded test gets the whole cell timeout"
+    again = nb.cells[test + 1]
+    assert any(o.get("ename") == "KeyboardInterrupt" for o in again.outputs), again.outputs
+    assert seconds(again) < CELL_TIMEOUT, "after a timeout, an ungraded cell gets only AFTER_TIMEOUT"
 
 
 def test_checksum_warnings_only_for_edited_test_cells(graded):
