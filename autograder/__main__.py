@@ -10,7 +10,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    from .config import CELL_TIMEOUT, NOTEBOOK_TIMEOUT
+    from .config import AFTER_TIMEOUT, CELL_TIMEOUT, NOTEBOOK_TIMEOUT
     from .sandbox import Limits
 
     g = sub.add_parser("grade", help="autograde a class's submissions of one assignment",
@@ -31,7 +31,8 @@ def main(argv=None) -> int:
                                                "sis_user_id, sis_login_id, section); roster students who did not "
                                                "submit get a `not submitted` row")
     g.add_argument("--cell-timeout", type=int, default=CELL_TIMEOUT,
-                   help=f"seconds a cell may run before it is interrupted (default {CELL_TIMEOUT})")
+                   help=f"seconds a cell may run before it is interrupted (default {CELL_TIMEOUT}); once one has "
+                        f"timed out, later cells that are not graded tests get at most {AFTER_TIMEOUT} s")
     g.add_argument("--notebook-timeout", type=int, default=NOTEBOOK_TIMEOUT,
                    help=f"seconds for a whole submission (default {NOTEBOOK_TIMEOUT})")
     g.add_argument("--memory-mb", type=int, default=Limits.memory_mb,

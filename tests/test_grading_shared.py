@@ -74,13 +74,13 @@ def test_graders_started_together_set_up_one_fresh_gradebook(postgres_url, tmp_p
 
 
 def _class(tmp_path) -> tuple[object, dict[str, float]]:
-    """A zip of 8 ch00 submissions: solutions, untouched notebooks and one half-done one; expected scores."""
+    """A zip of 6 ch00 submissions: solutions and untouched notebooks; expected scores."""
     solution = (SOLUTIONS / AID / f"{AID}.ipynb").read_bytes()
     untouched = (NOTEBOOKS / AID / f"{AID}.ipynb").read_bytes()
     expected = {}
     archive = tmp_path / "class.zip"
     with zipfile.ZipFile(archive, "w") as zf:
-        for k in range(8):
+        for k in range(6):
             sid = f"s{k:02d}"
             zf.writestr(f"export/{sid}.ipynb", solution if k % 2 == 0 else untouched)
             expected[sid] = 9.0 if k % 2 == 0 else 0.0
