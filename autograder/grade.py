@@ -10,7 +10,7 @@ feedback/<student>.html.
 
 Several graders may share one class (`--shard k/n`, one PostgreSQL gradebook); a grader that is
 stopped loses only the student it was grading, and a re-run grades only what the gradebook lacks
-(or a file that changed since), unless `--regrade`.
+(or a file, or test cells, that changed since), unless `--regrade`.
 """
 from __future__ import annotations
 
@@ -124,10 +124,8 @@ class Grader:
             if not result["success"]:
                 raise SystemExit(f"could not register {assignment} in the gradebook:\n{result['log']}")
         solution_tests = {nbcells.grade_id(c): (nbcells.points(c), c.source) for c in self.source.cells if nbcells.is_graded(c)}
-        try:
-            gradebook.set_up(self.db_url, self.course_root, assignment, solution_tests, register)
-        except gradebook.GradebookError as exc:
-            raise SystemExit(f"error: {exc}") from None
+        self.tests_sha = hashlib.sha256(json.dumps(solution_tests, sort_keys=True).encode()).hexdigest()
+        gradebook.set_up(self.db_url, self.course_root, assignment, solution_tests, register)
         self.sandbox_mode = self._sandbox_mode(submissions)
         self.info = ClassInfo(assignment, self.tests, self.sandbox_mode, options.lms_assignment, options.lms_assignment_id)
 
@@ -160,7 +158,8 @@ class Grader:
     def prepare(self, sub: Submission) -> tuple[StudentResult, bool]:
         """Check and repair the notebook and put it where nbgrader looks: (the result so far, ready to run)."""
         row = StudentResult(sub.student_id, sub.status, list(sub.notes), lms_user_id=sub.lms_user_id,
-                            submitted_file=sub.path.name if sub.path else "", sha256=_sha256(sub.path))
+                            submitted_file=sub.path.name if sub.path else "", sha256=_sha256(sub.path),
+                            tests_sha=self.tests_sha)
         if sub.status != "ok":
             return row, False
         nb, problem = load_notebook(sub.path)
@@ -339,7 +338,8 @@ def _grade_with(grader: Grader, workers, submissions, out, options: Options, log
     for s in mine:
         prev = stored.get(s.student_id)
         if (prev is not None and not options.regrade and s.student_id not in options.students
-                and prev.sha256 == _sha256(s.path) and not prev.status.startswith(RETRY)):
+                and prev.sha256 == _sha256(s.path) and prev.tests_sha == grader.tests_sha
+                and not prev.status.startswith(RETRY)):
             continue
         todo_subs.append(s)
     skipped = len(mine) - len(todo_subs)

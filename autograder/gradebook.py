@@ -5,7 +5,8 @@
   file. Without it, graders started together crash (UniqueViolation on nbgrader's enum type, a
   ForeignKeyViolation when one re-registers the assignment while another already has submissions).
 - The assignment is registered once: a grader that finds it registered with the same test cells
-  leaves it alone; a changed release is refused while submissions exist, with what to do.
+  leaves it alone; changed test cells are registered again (nbgrader updates them in place), and
+  results saved with the old ones are graded again (StudentResult.tests_sha).
 - `autograder_results` holds one StudentResult per (assignment, student), written as soon as the
   student is graded: a killed grader loses nothing, a re-run skips what is there (same file), and
   every output is assembled from this table.
@@ -33,10 +34,6 @@ RESULTS = Table(
     Column("updated", Float, nullable=False),
 )
 _LOCK_KEY = 0x6463_6F75_7273_65   # "dcourse": one advisory lock id for the course's set-up
-
-
-class GradebookError(RuntimeError):
-    """The gradebook cannot be used as asked (say why and what to do)."""
 
 
 def _engine(db_url: str):
@@ -95,21 +92,13 @@ def set_up(db_url: str, course_root: Path, assignment: str, solution_tests: dict
     with setup_lock(db_url, course_root):
         with Gradebook(db_url, COURSE_ID) as gb:   # creates nbgrader's tables and types, and the course
             have = _registered_tests(gb, assignment)
-            submissions = len(gb.find_assignment(assignment).submissions) if have is not None else 0
         engine = _engine(db_url)
         try:
             _metadata.create_all(engine)
         finally:
             engine.dispose()
-        if have == solution_tests:
-            return
-        if have is not None and submissions:
-            raise GradebookError(
-                f"the gradebook holds {submissions} graded submission(s) of {assignment} made with different test "
-                f"cells than solutions/{assignment} has now. Grade the new version into a new gradebook "
-                f"(another --course-root or --db-url), or remove {assignment} from this one first "
-                f"(`nbgrader db assignment remove {assignment} --force` in the course root).")
-        register()
+        if have != solution_tests:
+            register()
 
 
 def load(db_url: str, assignment: str) -> dict[str, StudentResult]:

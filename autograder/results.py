@@ -32,6 +32,7 @@ class StudentResult:
     lms_user_id: str = ""                   # Canvas user id, from the export's file name or the roster
     submitted_file: str = ""                # the file that was graded, as the student named it
     sha256: str = ""                        # of that file: a resubmission is graded again
+    tests_sha: str = ""                     # of the test cells it was graded with: changed tests, graded again
     graded_notebook: str = ""               # the autograded notebook (instructors only: it holds hidden tests)
     student_notes: list[str] = field(default_factory=list)   # extra lines for the student's feedback only
 

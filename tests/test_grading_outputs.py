@@ -153,3 +153,25 @@ def test_shard_argument():
     for bad in ("0/2", "3/2", "half"):
         with pytest.raises(IntakeError, match="--shard"):
             parse_shard(bad)
+
+
+def test_assignment_is_registered_once_and_again_when_its_tests_change(tmp_path):
+    """A second grader leaves a registered assignment alone; changed test cells are registered again
+    (and results graded with the old ones are graded again: they carry the tests' checksum)."""
+    from autograder import gradebook
+    from autograder.grade import Grader
+    grader = Grader("ch00", tmp_path / "out", Options(course_root=tmp_path / "course"), log=lambda *a: None)
+    grader.close()
+    source = nbformat.read(SOLUTIONS / "ch00" / "ch00.ipynb", as_version=4)
+    tests = {nbcells.grade_id(c): (nbcells.points(c), c.source) for c in source.cells if nbcells.is_graded(c)}
+    calls = []
+    gradebook.set_up(grader.db_url, grader.course_root, "ch00", tests, lambda: calls.append("again"))
+    assert calls == []
+    gid = next(iter(tests))
+    changed = {**tests, gid: (tests[gid][0], tests[gid][1] + "\n# a fixed hidden test")}
+    gradebook.set_up(grader.db_url, grader.course_root, "ch00", changed, lambda: calls.append("again"))
+    assert calls == ["again"]
+    again = Grader("ch00", tmp_path / "out", Options(course_root=tmp_path / "course"), log=lambda *a: None)
+    again.close()
+    assert again.tests_sha == grader.tests_sha and len(grader.tests_sha) == 64
+    assert not list((tmp_path / "course" / "runs").iterdir())
