@@ -33,7 +33,9 @@ def _set_up_course_lib(repository="__REPOSITORY_URL__"):
         if done.returncode == 0 and importlib.util.find_spec("course_lib") is not None:
             print(f"course_lib installed from {source}")
             return
-        failures.append(f"  pip install {source}: {(done.stderr.strip().splitlines() or ['failed'])[-1]}")
+        lines = [line.strip() for line in done.stderr.splitlines() if line.strip()] or ["pip failed"]
+        failures.append(f"  pip install {source}: "
+                        + next((line for line in lines if line.startswith(("fatal:", "ERROR:"))), lines[-1]))
     raise CourseLibMissing(
         "This notebook needs the course's library, course_lib, and could not install it:\n"
         + "\n".join(failures) + "\n\nDo one of these, then run this cell again:\n"
