@@ -207,6 +207,8 @@ class TrainResult:
     compiled: bool = False
     dtype: str = "float32"
     iters_done: int = 0
+    train_cpu_seconds: float = 0.0   # process CPU time of the training steps (evaluation excluded)
+    train_tokens: int = 0            # tokens this process trained on in this call
 
 
 def _checkpoint_path(out_dir: str) -> Path:
@@ -288,10 +290,12 @@ def train(model_config: GPTConfig, cfg: TrainConfig, train_data, val_data, *, re
         os.replace(str(ckpt) + ".tmp", ckpt)   # an interrupted save never leaves a broken checkpoint
 
     t0, tokens, tok_rates = time.perf_counter(), 0, []
+    cpu_seconds, trained_tokens = 0.0, 0
     for it in range(start_iter, cfg.max_iters):
         if it % cfg.eval_interval == 0 and (not history["iter"] or history["iter"][-1] != it):
             evaluate(it)
             t0, tokens = time.perf_counter(), 0   # do not count evaluation time as training time
+        cpu0 = time.process_time()
         lr = lr_at(it, cfg)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -317,7 +321,9 @@ def train(model_config: GPTConfig, cfg: TrainConfig, train_data, val_data, *, re
         scaler.step(optimizer)
         scaler.update()
         optimizer.zero_grad(set_to_none=True)
+        cpu_seconds += time.process_time() - cpu0
         tokens += cfg.tokens_per_iter(T)
+        trained_tokens += cfg.tokens_per_iter(T) // info.world_size
         if (it + 1) % cfg.log_interval == 0 or it + 1 == cfg.max_iters:
             if device.type == "cuda":
                 torch.cuda.synchronize()
@@ -337,7 +343,8 @@ def train(model_config: GPTConfig, cfg: TrainConfig, train_data, val_data, *, re
         save(cfg.max_iters)
     rate = float(np.median(tok_rates[1:] or tok_rates)) if tok_rates else float("nan")  # skip the warm-up interval
     return TrainResult(model=raw_model, history=history, tokens_per_second=rate, mfu=mfu(flops_per_token, rate, peak),
-                       compiled=compiled, dtype=str(dtype).replace("torch.", ""), iters_done=cfg.max_iters)
+                       compiled=compiled, dtype=str(dtype).replace("torch.", ""), iters_done=cfg.max_iters,
+                       train_cpu_seconds=cpu_seconds, train_tokens=trained_tokens)
 
 
 # ---- command line -----------------------------------------------------------------------------
