@@ -17,13 +17,14 @@ def _label(node, labels):
     return f"{head}data {node.data:.3g}\ngrad {float(node.grad):.3g}"
 
 
-def draw_graph(root, labels=None, ax=None, use_graphviz=None):
+def draw_graph(root, labels=None, ax=None, use_graphviz=None, vertical=False):
     """Draw the graph that produced `root`: one box per Value (data, grad), one circle per op.
 
     `labels` maps Values to names ({a: "a"}). With the `graphviz` package (and its `dot` program)
     installed and use_graphviz not False, returns a graphviz.Digraph (Jupyter shows it);
     otherwise draws with matplotlib, inputs on the left and `root` on the right, and returns the
     Axes. Works on any engine whose nodes keep their children in `_prev` and their op in `_op`.
+    `vertical=True` draws inputs at the top and `root` at the bottom (narrow: fits a phone).
     """
     labels = {id(k): v for k, v in (labels or {}).items()}
     nodes = topological_order(root)                  # children before parents
@@ -31,7 +32,7 @@ def draw_graph(root, labels=None, ax=None, use_graphviz=None):
     if use_graphviz is not False:
         try:
             import graphviz
-            dot = graphviz.Digraph(graph_attr={"rankdir": "LR"})
+            dot = graphviz.Digraph(graph_attr={"rankdir": "TB" if vertical else "LR"})
             for n in nodes:
                 dot.node(str(id(n)), _label(n, labels).replace("\n", " | "), shape="record")
                 if getattr(n, "_op", ""):
@@ -44,7 +45,51 @@ def draw_graph(root, labels=None, ax=None, use_graphviz=None):
         except Exception:
             if use_graphviz:
                 raise
+    if vertical:
+        return _draw_matplotlib_vertical(root, nodes, edges, labels, ax)
     return _draw_matplotlib(root, nodes, edges, labels, ax)
+
+
+def _draw_matplotlib_vertical(root, nodes, edges, labels, ax):
+    """Top to bottom; an input sits in the row just above its first user, so rows stay short."""
+    import matplotlib.pyplot as plt
+
+    depth = {}
+    for node in nodes:                             # children first, so their depth is known
+        depth[id(node)] = 1 + max((depth[id(c)] for c in node._prev), default=-1)
+    users = {}
+    for child, parent in edges:
+        users.setdefault(id(child), []).append(depth[id(parent)])
+    rows = {}
+    for node in nodes:
+        if not node._prev and id(node) in users:   # an input: just above its first user
+            depth[id(node)] = min(users[id(node)]) - 1
+        rows.setdefault(depth[id(node)], []).append(node)
+    pos = {id(n): (2.3 * (i - (len(row) - 1) / 2), -1.5 * d) for d, row in rows.items() for i, n in enumerate(row)}
+    if ax is None:
+        width = 1.2 + 2.0 * max(len(r) for r in rows.values())
+        _, ax = plt.subplots(figsize=(min(width, 9), min(0.4 + 1.15 * len(rows), 14)))
+    for child, parent in edges:
+        (x0, y0), (x1, y1) = pos[id(child)], pos[id(parent)]
+        ax.annotate("", xy=(x1, y1 + 0.78), xytext=(x0, y0 - 0.32),          # child box -> parent's op
+                    arrowprops=dict(arrowstyle="->", color="0.45", lw=1, shrinkA=0, shrinkB=0))
+    for node in nodes:
+        x, y = pos[id(node)]
+        ax.text(x, y, _label(node, labels), ha="center", va="center", fontsize=10, family="monospace",
+                bbox=dict(boxstyle="round,pad=0.35", fc="#eef3fb" if node is not root else "#fde9d9",
+                          ec="#3465a4", lw=1))
+        op = getattr(node, "_op", "")
+        if op:
+            ax.annotate("", xy=(x, y + 0.34), xytext=(x, y + 0.56),          # op -> its result
+                        arrowprops=dict(arrowstyle="->", color="0.45", lw=1, shrinkA=0, shrinkB=0))
+            ax.text(x, y + 0.68, op, ha="center", va="center", fontsize=10, color="#f57900",
+                    bbox=dict(boxstyle="circle,pad=0.25", fc="white", ec="#f57900", lw=1))
+    xs = [p[0] for p in pos.values()]
+    ys = [p[1] for p in pos.values()]
+    ax.set_xlim(min(xs) - 1.2, max(xs) + 1.2)
+    ax.set_ylim(min(ys) - 0.5, max(ys) + 0.5)
+    ax.axis("off")
+    return ax
 
 
 def _draw_matplotlib(root, nodes, edges, labels, ax):

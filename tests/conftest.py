@@ -128,12 +128,21 @@ def browser():
         b.close()
 
 
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}   # an iPhone 12-15 held upright, in CSS pixels
+
+
 @pytest.fixture
 def page(browser, browser_deps, site_url):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    """A desktop-sized page; `page.resize(PHONE)` makes it a phone (touch is not emulated)."""
+    context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
+    page.resize = page.set_viewport_size
     page.blocked = []   # external requests we could not serve locally
     page.errors = []    # uncaught JavaScript errors
+    page.console_errors = []   # console.error messages and failed loads, as a reader's console shows them
+    page.bytes = {}     # url -> bytes of the response body, for page weight
+    page.not_found = []  # URLs of the site the page asked for and the server does not have
 
     def route(r):
         url = r.request.url
@@ -146,16 +155,28 @@ def page(browser, browser_deps, site_url):
         page.blocked.append(url)
         return r.abort()
 
+    def remember_size(response):
+        if response.status == 404:
+            page.not_found.append(response.url)
+        try:
+            page.bytes[response.url] = len(response.body())
+        except Exception:       # a redirect or an aborted request has no body
+            pass
+
     page.route("**/*", route)
     page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page.on("console", lambda msg: page.console_errors.append(msg.text) if msg.type == "error" else None)
+    page.on("response", remember_size)
     yield page
     context.close()
 
 
 def html_pages(built_site):
+    """Every page of the site (not the index, search page or the root's redirect to the first page)."""
     skip = {"genindex.html", "search.html"}
     return sorted(str(p.relative_to(built_site)) for p in built_site.rglob("*.html")
-                  if p.name not in skip and "_static" not in p.parts and "_sources" not in p.parts)
+                  if p.name not in skip and "_static" not in p.parts and "_sources" not in p.parts
+                  and 'http-equiv="Refresh"' not in p.read_text()[:2000])
 
 
 def wait_for_mathjax(page):

@@ -14,11 +14,14 @@
       if (!bound) continue;
       document.querySelectorAll(`.${name}`).forEach((button) => {
         if (button === bound) return;
+        // A tooltip is what a tap showed instead of the menu; the button's icon and label suffice.
+        button.removeAttribute("data-bs-toggle");
+        if (bound.getAttribute("aria-label")) button.setAttribute("aria-label", bound.getAttribute("aria-label"));
+        const tooltip = window.bootstrap && window.bootstrap.Tooltip && window.bootstrap.Tooltip.getInstance(button);
+        if (tooltip) tooltip.dispose();
         button.addEventListener("click", (event) => {
           event.preventDefault();
           event.stopPropagation();
-          const tip = window.bootstrap && window.bootstrap.Tooltip && window.bootstrap.Tooltip.getInstance(button);
-          if (tip) tip.hide();
           button.blur();
           bound.click();
         });
@@ -28,8 +31,15 @@
 
   // 2. A visible cue on content that scrolls sideways (a wide equation, table or code line on a
   // phone): a shadow on the edge that has more to show. site.css draws it from these classes.
-  const SCROLLERS = "div.math, .pst-scrollable-table-container, .table-wrapper, div.highlight > pre, .cell_output pre, .output pre, .sf-scroll";
+  const SCROLLERS = "div.math, .pst-scrollable-table-container, .table-wrapper, div.highlight > pre, .cell_output pre, .output pre, .sf-scroll, .bd-article mjx-container[display='true']";
   function markScrollers() {
+    // Inline math cannot wrap: a formula wider than its line becomes its own scrolling box.
+    document.querySelectorAll("mjx-container:not([display='true'])").forEach((m) => {
+      const column = m.closest("p, li, td, dd, div");
+      if (!column) return;
+      const r = m.getBoundingClientRect(), c = column.getBoundingClientRect();
+      if (r.width > column.clientWidth || r.right > c.right + 1) m.classList.add("sf-scroll");
+    });
     document.querySelectorAll(SCROLLERS).forEach((el) => {
       const overflows = el.scrollWidth > el.clientWidth + 1;
       el.classList.toggle("sf-overflows", overflows);
