@@ -107,7 +107,7 @@ def nbgrader_config(course_root: Path | None = None, db_url: str | None = None,
     if db_url:
         config.CourseDirectory.db_url = normalize_db_url(db_url)
     elif course_root is not None:
-        config.CourseDirectory.db_url = "sqlite:///" + str(root / "gradebook.db")
+        config.CourseDirectory.db_url = default_db_url(root)
     config.Execute.timeout_func = CellTimeouts(config)
     # Quieter logs: our own messages say what matters.
     config.Application.log_level = "WARN"

@@ -9,7 +9,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 if os.path.dirname(HERE) not in sys.path:   # plain `nbgrader` run from here: find the autograder package
     sys.path.insert(0, os.path.dirname(HERE))
-from autograder.config import CELL_TIMEOUT, COURSE_ID, normalize_db_url  # noqa: E402  (settings live there)
+from autograder.config import CELL_TIMEOUT, COURSE_ID, default_db_url, normalize_db_url  # noqa: E402  (settings live there)
 
 c = get_config()  # noqa: F821 (provided by traitlets when it loads this file)
 
@@ -19,7 +19,7 @@ c.CourseDirectory.source_directory = "../solutions"   # solutions/chNN/chNN.ipyn
 c.CourseDirectory.release_directory = "../notebooks"  # notebooks/chNN/chNN.ipynb: what students get
 # SQLite by default (a file next to this one, git-ignored); PostgreSQL by URL for several graders:
 #   NBGRADER_DB_URL=postgresql://user:pass@host/gradebook
-c.CourseDirectory.db_url = normalize_db_url(os.environ.get("NBGRADER_DB_URL") or "sqlite:///" + os.path.join(HERE, "gradebook.db"))
+c.CourseDirectory.db_url = normalize_db_url(os.environ.get("NBGRADER_DB_URL") or default_db_url(HERE))
 
 # Every cell gets at most this long; a cell that runs over is interrupted and later cells still run.
 c.Execute.timeout = CELL_TIMEOUT
