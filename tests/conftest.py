@@ -132,10 +132,9 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}   # an iPhone 12-15 held upright, in CSS pixels
 
 
-@pytest.fixture
-def page(browser, browser_deps, site_url):
-    """A desktop-sized page; `page.resize(PHONE)` makes it a phone (touch is not emulated)."""
-    context = browser.new_context(viewport=DESKTOP)
+def open_page(browser, browser_deps, site_url, viewport=DESKTOP):
+    """A page in a fresh browser context (empty cache) on the site, CDN files served locally."""
+    context = browser.new_context(viewport=viewport)
     page = context.new_page()
     page.resize = page.set_viewport_size
     page.blocked = []   # external requests we could not serve locally
@@ -167,8 +166,15 @@ def page(browser, browser_deps, site_url):
     page.on("pageerror", lambda exc: page.errors.append(str(exc)))
     page.on("console", lambda msg: page.console_errors.append(msg.text) if msg.type == "error" else None)
     page.on("response", remember_size)
+    return page
+
+
+@pytest.fixture
+def page(browser, browser_deps, site_url):
+    """A desktop-sized page; `page.resize(PHONE)` makes it a phone (touch is not emulated)."""
+    page = open_page(browser, browser_deps, site_url)
     yield page
-    context.close()
+    page.context.close()
 
 
 def html_pages(built_site):

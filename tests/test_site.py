@@ -16,7 +16,7 @@ import pytest
 import yaml
 from bs4 import BeautifulSoup
 
-from conftest import DESKTOP, PHONE, REPO, html_pages, wait_for_mathjax
+from conftest import DESKTOP, PHONE, REPO, html_pages, open_page, wait_for_mathjax
 
 pytestmark = pytest.mark.slow
 SCREENSHOTS = REPO / "_build" / "screenshots"   # every page at both widths, to look at
@@ -52,8 +52,9 @@ def test_chapter_figures_come_from_the_executed_pages(built_site):
         assert (built_site / "book" / "ch00" / src).resolve().stat().st_size > 5000
 
 
-def test_every_page_renders_its_math(built_site, site_url, page, tmp_path_factory):
-    shots = tmp_path_factory.mktemp("screenshots")
+def test_every_page_renders_its_math(built_site, site_url, page):
+    shots = SCREENSHOTS
+    shots.mkdir(parents=True, exist_ok=True)
     pages_with_math = 0
     for rel in html_pages(built_site):
         page.goto(f"{site_url}/{rel}", wait_until="load")
@@ -75,7 +76,7 @@ def test_every_page_renders_its_math(built_site, site_url, page, tmp_path_factor
         assert not console, f"{rel}: errors in the browser console: {console}"
         assert not page.not_found, f"{rel}: files the page asks for and the site lacks: {page.not_found}"
         page.console_errors.clear()
-        page.screenshot(path=str(shots / (rel.replace("/", "_") + ".png")), full_page=True)
+        page.screenshot(path=str(shots / f"{rel.replace('/', '_')}-1280.png"), full_page=True)
     assert pages_with_math >= 2, "expected math on the chapter page and its exercises"
     assert not [u for u in page.blocked if "mathjax" in u], f"MathJax files not served locally: {page.blocked}"
     print(f"screenshots in {shots}")
@@ -194,6 +195,7 @@ OVERFLOW_JS = """() => {
   for (const el of document.querySelectorAll('.bd-article-container *')) {
     const r = el.getBoundingClientRect();
     if (r.width === 0 || r.height === 0 || r.right <= vw + slack) continue;
+    if (el.closest('mjx-assistive-mml')) continue;   // MathJax's copy for screen readers, clipped away
     const box = clipper(el);
     if (box && box.getBoundingClientRect().right <= vw + slack) continue;  // inside a box that scrolls or clips
     wide.push(`right=${Math.round(r.right)} ` + describe(el));
@@ -295,16 +297,14 @@ BUDGET_BYTES = 3_000_000
 BUDGET_WITH_WIDGETS_BYTES = 9_000_000
 
 
-def test_every_page_stays_within_its_weight_budget(built_site, site_url, page):
+def test_every_page_stays_within_its_weight_budget(built_site, site_url, browser, browser_deps):
     rows, over = [], []
-    page.resize(PHONE)
-    # Each page weighed as a first visit: nothing from the browser's cache.
-    page.context.new_cdp_session(page).send("Network.setCacheDisabled", {"cacheDisabled": True})
     for rel in html_pages(built_site):
-        page.bytes.clear()
+        page = open_page(browser, browser_deps, site_url, PHONE)   # a first visit: an empty cache
         page.goto(f"{site_url}/{rel}", wait_until="networkidle")
-        page.wait_for_timeout(300)
+        page.wait_for_timeout(500)
         total = sum(page.bytes.values())
+        page.context.close()
         widgets = "application/vnd.jupyter.widget-state+json" in (built_site / rel).read_text()
         budget = BUDGET_WITH_WIDGETS_BYTES if widgets else BUDGET_BYTES
         biggest = sorted(page.bytes.items(), key=lambda kv: -kv[1])[:3]
