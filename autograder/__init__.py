@@ -4,11 +4,22 @@
     python -m autograder release --check         # fail if notebooks/ is out of date
     python -m autograder grade ch00 SUBMISSIONS --out DIR
 
-Modules: intake (find each student's notebook), repair (re-attach lost nbgrader metadata),
-grade (the command: check, repair, dispatch to workers, collect grades.csv), worker (autograde one
-student with nbgrader), execute (nbgrader's Execute, sandboxed and crash-tolerant), sandbox
-(bubblewrap and process limits for the kernel), feedback (per-student HTML without hidden tests),
-report (summary.md, histogram, canvas.csv), release (generate notebooks/, check it is in sync).
+Modules:
+  cells      what an nbgrader cell is: kinds, grade ids, points, hidden-test blocks, parts
+  config     every setting of a grading run (timeouts, limits, gradebook URL) and nbgrader's config
+  intake     find each student's notebook in an LMS export, folder or zip; check the file
+  repair     re-attach nbgrader metadata that Colab lost
+  grade      the command: set up, shard, prepare, dispatch to workers, save each result
+  worker     a long-lived grading process (server) and the grader's handle on it (client)
+  execute    nbgrader's Execute, sandboxed and crash-tolerant
+  sandbox    bubblewrap and process limits for the student's kernel
+  diagnose   status and notes from a run: failures, timeouts by part, memory, edited test cells
+  results    StudentResult, the typed record every output is written from
+  gradebook  the shared gradebook: race-free set-up, one result per student, resume
+  report     grades.csv, summary.md, canvas.csv and feedback pages, from the gradebook's records
+  feedback   one student's HTML page (hidden tests' messages, never their source)
+  release    generate notebooks/ from solutions/, check it is in sync
+  setup_cell the first cell of every notebook: find or install course_lib
 """
 from pathlib import Path
 

@@ -32,14 +32,14 @@ import nbformat
 
 from . import AUTOGRADER_DIR, NOTEBOOKS, REPO, SOLUTIONS, assignments
 from . import cells as nbcells
-from . import gradebook
-from .config import TIMEOUT_ERRORS, Options, default_db_url, nbgrader_config
+from . import diagnose, gradebook
+from .config import Options, default_db_url, nbgrader_config
 from .execute import CRASH_MARK
 from .feedback import failure_message
-from .intake import IntakeError, Submission, collect, roster_entries, student_id_from
+from .intake import IntakeError, Submission, collect, load_notebook
 from .repair import repair
-from .report import ClassInfo, write_canvas_csv, write_feedback, write_grades_csv, write_summary
-from .results import NOT_SUBMITTED, PENDING, StudentResult, GradedTest
+from .report import ClassInfo, write_outputs
+from .results import GradedTest, StudentResult
 from .sandbox import SandboxSettings, bwrap_available, pids_cgroup_parent
 from .worker import Worker
 
@@ -48,38 +48,8 @@ warnings.filterwarnings("ignore", message=".*not in session.*")
 
 # Statuses that say nothing about the submission: a re-run grades these again.
 RETRY = ("grader error", "could not be graded: the Python kernel did not start")
-CHECKSUM_WARNING = "[WARNING] Attribute 'checksum' for cell "
 
-__all__ = ["Grader", "Options", "grade", "load_notebook", "main"]
-
-
-def _last_error(log: str) -> str:
-    lines = [line.strip() for line in (log or "").splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("[ERROR]") and "see the" not in line.lower()]
-    text = (errors or lines or ["unknown error"])[-1]
-    return text.replace("[ERROR]", "").strip()[:300]
-
-
-def load_notebook(path: Path):
-    """(notebook, None) or (None, a status that says exactly what is wrong with the file)."""
-    raw = path.read_bytes()
-    if not raw.strip():
-        return None, f"empty file: {path.name} has no content"
-    try:
-        data = json.loads(raw.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return None, f"unreadable notebook: {path.name} is not valid JSON ({exc})"[:300]
-    if not isinstance(data, dict) or "nbformat" not in data:
-        return None, f"not a Jupyter notebook: {path.name} is JSON without the notebook fields"
-    if not isinstance(data["nbformat"], int) or data["nbformat"] < 4:
-        return None, (f"unsupported notebook format {data['nbformat']}: {path.name} was saved by a very old "
-                      f"Jupyter; open it in Jupyter or Colab, save it (format 4) and resubmit")
-    try:
-        nb = nbformat.reads(raw.decode("utf-8-sig"), as_version=4)
-        nbformat.validator.normalize(nb)
-    except Exception as exc:
-        return None, f"unreadable notebook: {path.name}: {type(exc).__name__}: {exc}"[:300]
-    return nb, None
+__all__ = ["Grader", "Options", "grade", "main"]
 
 
 def _sha256(path: Path | None) -> str:
@@ -198,54 +168,24 @@ class Grader:
         result = worker.run(job, self.options.notebook_timeout)
         row.seconds = time.perf_counter() - start
         row.graded_notebook = str(graded_path)
-        result["log"] = self._true_checksum_warnings(sid, result.get("log") or "", row)
+        submitted = self._path(self.coursedir.submitted_directory, sid) / f"{self.assignment}.ipynb"
+        result["log"], edited = diagnose.true_checksum_warnings(result.get("log") or "", nbformat.read(submitted, 4),
+                                                                self.release)
+        row.notes += edited
         logs = self.out / "logs"   # for the instructor: may quote hidden tests, never shown to students
         logs.mkdir(parents=True, exist_ok=True)
         log_path = logs / f"{sid}.log"
         log_path.write_text(json.dumps({"student": sid, "submitted_file": row.submitted_file,
                                         "graded_notebook": str(graded_path), **result}, indent=1), encoding="utf-8")
-        if result.get("timeout"):
-            row.status = (f"timed out: grading stopped after {self.options.notebook_timeout} s, the limit for a "
-                          f"whole notebook (an endless loop, or far too slow)")
-            return row
-        if result.get("worker_died"):
-            row.status = f"could not be graded: the grading process died (exit {result['worker_died']})"
-            return row
-        if not result["success"]:
-            log = result["log"] + "\n" + (result["error"] or "")
-            if "Kernel died before replying to kernel_info" in log:
-                row.status = (f"could not be graded: the Python kernel did not start (a problem of the grading "
-                              f"machine, not the submission; see {log_path})")
-            elif "DeadKernelError" in log or "Kernel died" in log:
-                row.status = "could not be graded: the kernel died again and again (os._exit, crashes or memory)"
-            else:
-                row.status = "could not be graded: " + _last_error(log)
+        failed = diagnose.failure_status(result, self.options.notebook_timeout, log_path)
+        if failed:
+            row.status = failed
             return row
         crashes = [line.split(CRASH_MARK)[1].strip() for line in result["log"].splitlines() if CRASH_MARK in line]
         if crashes:
             row.status = "; ".join(crashes) + "; graded without " + ("that cell" if len(crashes) == 1 else "those cells")
         self._collect_scores(row, graded_path)
         return row
-
-    def _true_checksum_warnings(self, sid: str, log: str, row: StudentResult) -> str:
-        """nbgrader compares a test cell with its gradebook copy, which holds the hidden tests, so it warns
-        about every test cell with hidden tests. Keep only the warnings about cells the student edited."""
-        try:
-            submitted = nbformat.read(self._path(self.coursedir.submitted_directory, sid) / f"{self.assignment}.ipynb", 4)
-        except (OSError, ValueError):
-            return log
-        theirs = {nbcells.grade_id(c): c.source for c in submitted.cells if nbcells.grade_id(c)}
-        release = nbcells.by_grade_id(self.release)
-        kept = []
-        for line in log.splitlines():
-            if line.startswith(CHECKSUM_WARNING):
-                gid = line[len(CHECKSUM_WARNING):].split(" has changed", 1)[0]
-                if gid in release and gid in theirs and nbcells.same_visible_source(theirs[gid], release[gid].source):
-                    continue
-                if gid in release and nbcells.is_test(release[gid]):
-                    row.notes.append(f"{gid}: the test cell was edited; the original was restored and run")
-            kept.append(line)
-        return "\n".join(kept) + ("\n" if log.endswith("\n") else "")
 
     def _collect_scores(self, row: StudentResult, graded_path: Path) -> None:
         from nbgrader.api import Gradebook
@@ -256,38 +196,16 @@ class Grader:
         row.scores = {gid: earned.get(gid, 0.0) for gid, _ in self.tests}
 
         graded = nbformat.read(graded_path, 4)
-        parts = nbcells.part_names(graded)
-        timed_out = [i for i, c in enumerate(graded.cells) if any(
-            o.get("output_type") == "error" and o.get("ename") in TIMEOUT_ERRORS for o in c.get("outputs", []))]
-        if timed_out:
-            where = _join(dict.fromkeys(parts[i] for i in timed_out))
-            row.notes.append(f"{where} did not finish in {self.options.cell_timeout} s and "
-                             f"{'was' if len(timed_out) == 1 else 'were'} stopped (the cells after it still ran)")
-        out_of_memory = [i for i, c in enumerate(graded.cells) if any(map(_out_of_memory, c.get("outputs", [])))]
-        if out_of_memory:
-            first = out_of_memory[0]
-            later = len(out_of_memory) - 1
-            message = (f"{nbcells.describe(graded, first)} ran out of memory (the grader's limit is "
-                       f"{self.options.limits.memory_mb} MB per notebook)"
-                       + (f"; {later} later cell(s) ran out too, which may follow from it: memory the first one "
-                          f"kept is not given back" if later else ""))
-            row.status = message if row.status == "ok" else f"{row.status}; {message}"
+        timeouts = diagnose.timeout_note(graded, self.options.cell_timeout)
+        if timeouts:
+            row.notes.append(timeouts)
+        memory = diagnose.memory_status(graded, self.options.limits.memory_mb)
+        if memory:
+            row.status = memory if row.status == "ok" else f"{row.status}; {memory}"
         cells = {nbcells.grade_id(c): c for c in graded.cells if nbcells.grade_id(c)}
         row.tests = [GradedTest(gid, row.scores[gid], points,
                                 None if row.scores[gid] >= points else failure_message(cells.get(gid), *self.test_secrets[gid]))
                      for gid, points in self.tests]
-
-
-def _out_of_memory(output) -> bool:
-    """A cell's error output from hitting the memory limit: Python's MemoryError, or torch's allocator."""
-    if output.get("output_type") != "error":
-        return False
-    return output.get("ename") in ("MemoryError", "OutOfMemoryError") or "can't allocate memory" in output.get("evalue", "")
-
-
-def _join(names) -> str:
-    names = list(names)
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 # ---- the class -----------------------------------------------------------------------------------------
@@ -378,35 +296,7 @@ def _grade_with(grader: Grader, workers, submissions, out, options: Options, log
             t.join()
     finally:
         store.close()
-    return write_outputs(grader, subs, out, options, log)
-
-
-def class_results(db_url: str, assignment: str, subs: list[Submission], options: Options) -> list[StudentResult]:
-    """Every student's record: the gradebook's, else pending (found but not graded yet), else not submitted."""
-    records = gradebook.load(db_url, assignment)
-    for s in subs:
-        if s.student_id not in records:
-            records[s.student_id] = StudentResult(s.student_id, PENDING, lms_user_id=s.lms_user_id,
-                                                  submitted_file=s.path.name if s.path else "")
-    for entry in (roster_entries(options.roster) if options.roster else []):
-        sid = student_id_from(entry["student_id"])
-        if sid not in records:
-            records[sid] = StudentResult(sid, NOT_SUBMITTED, lms_user_id=entry.get("lms_user_id", ""))
-    return [records[sid] for sid in sorted(records)]
-
-
-def write_outputs(grader: Grader, subs: list[Submission], out: Path, options: Options, log) -> list[StudentResult]:
-    results = class_results(grader.db_url, grader.assignment, subs, options)
-    roster = {student_id_from(e["student_id"]): e for e in roster_entries(options.roster)} if options.roster else {}
-    path = write_grades_csv(out, grader.info, results)
-    write_summary(out, grader.info, results)
-    write_canvas_csv(out, grader.info, results, roster)
-    write_feedback(out, grader.info, results)
-    ok = sum(r.status == "ok" for r in results)
-    pending = sum(r.status == PENDING for r in results)
-    log(f"{ok} of {len(results)} ok" + (f", {pending} not graded yet" if pending else "")
-        + f" -> {path}, {out / 'summary.md'}, {out / 'canvas.csv'}; feedback in {out / 'feedback'}")
-    return results
+    return write_outputs(out, grader.info, grader.db_url, subs, options.roster, log)
 
 
 def _safe_run(grader: Grader, row: StudentResult, worker: Worker) -> StudentResult:

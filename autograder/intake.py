@@ -15,6 +15,7 @@ why; nothing here raises for a student's file.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import shutil
@@ -22,6 +23,8 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import nbformat
 
 IGNORED = {"__MACOSX", ".ipynb_checkpoints", ".DS_Store", "Thumbs.db"}
 CANVAS = re.compile(r"^(?P<name>[A-Za-z0-9-]+?)(?:_LATE)?_(?P<uid>\d+)_(?P<sub>\d+)_(?P<original>.+)$")
@@ -155,3 +158,25 @@ def collect(source: Path, assignment: str, workdir: Path, roster_path: Path | No
             best.notes.append(f"{len(subs)} files for {sid}: graded the latest, {best.path.name if best.path else '?'} (not {others})")
         chosen.append(best)
     return chosen
+
+
+def load_notebook(path: Path):
+    """(notebook, None) or (None, a status that says exactly what is wrong with the file)."""
+    raw = path.read_bytes()
+    if not raw.strip():
+        return None, f"empty file: {path.name} has no content"
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, f"unreadable notebook: {path.name} is not valid JSON ({exc})"[:300]
+    if not isinstance(data, dict) or "nbformat" not in data:
+        return None, f"not a Jupyter notebook: {path.name} is JSON without the notebook fields"
+    if not isinstance(data["nbformat"], int) or data["nbformat"] < 4:
+        return None, (f"unsupported notebook format {data['nbformat']}: {path.name} was saved by a very old "
+                      f"Jupyter; open it in Jupyter or Colab, save it (format 4) and resubmit")
+    try:
+        nb = nbformat.reads(raw.decode("utf-8-sig"), as_version=4)
+        nbformat.validator.normalize(nb)
+    except Exception as exc:
+        return None, f"unreadable notebook: {path.name}: {type(exc).__name__}: {exc}"[:300]
+    return nb, None

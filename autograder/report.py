@@ -9,8 +9,10 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import gradebook
 from .feedback import render
-from .results import StudentResult
+from .intake import Submission, roster_entries, student_id_from
+from .results import NOT_SUBMITTED, PENDING, StudentResult
 
 
 @dataclass
@@ -130,3 +132,35 @@ def write_feedback(out: Path, info: ClassInfo, results: list[StudentResult]) -> 
     for r in results:
         (folder / f"{r.student_id}.html").write_text(render(r, info.assignment, info.max_score), encoding="utf-8")
     return folder
+
+
+# ---- the class, from the gradebook -------------------------------------------------------------------
+
+def class_results(db_url: str, assignment: str, subs: list[Submission], roster_path: Path | None = None) -> list[StudentResult]:
+    """Every student's record: the gradebook's, else pending (found but not graded yet), else not submitted."""
+    records = gradebook.load(db_url, assignment)
+    for s in subs:
+        if s.student_id not in records:
+            records[s.student_id] = StudentResult(s.student_id, PENDING, lms_user_id=s.lms_user_id,
+                                                  submitted_file=s.path.name if s.path else "")
+    for entry in (roster_entries(roster_path) if roster_path else []):
+        sid = student_id_from(entry["student_id"])
+        if sid not in records:
+            records[sid] = StudentResult(sid, NOT_SUBMITTED, lms_user_id=entry.get("lms_user_id", ""))
+    return [records[sid] for sid in sorted(records)]
+
+
+def write_outputs(out: Path, info: ClassInfo, db_url: str, subs: list[Submission], roster_path: Path | None = None,
+                  log=print) -> list[StudentResult]:
+    """Every output, for the whole class, from the gradebook's records."""
+    results = class_results(db_url, info.assignment, subs, roster_path)
+    roster = {student_id_from(e["student_id"]): e for e in roster_entries(roster_path)} if roster_path else {}
+    path = write_grades_csv(out, info, results)
+    write_summary(out, info, results)
+    write_canvas_csv(out, info, results, roster)
+    write_feedback(out, info, results)
+    ok = sum(r.status == "ok" for r in results)
+    pending = sum(r.status == PENDING for r in results)
+    log(f"{ok} of {len(results)} ok" + (f", {pending} not graded yet" if pending else "")
+        + f" -> {path}, {out / 'summary.md'}, {out / 'canvas.csv'}; feedback in {out / 'feedback'}")
+    return results

@@ -15,9 +15,9 @@ from autograder import cells as nbcells
 from autograder.config import Options
 from autograder.feedback import failure_message
 from autograder.gradebook import RESULTS, ResultStore, _engine, _metadata, load
-from autograder.grade import class_results, parse_shard
+from autograder.grade import parse_shard
 from autograder.intake import IntakeError, Submission
-from autograder.report import ClassInfo, write_canvas_csv, write_feedback, write_grades_csv
+from autograder.report import ClassInfo, class_results, write_canvas_csv, write_feedback, write_grades_csv
 from autograder.results import NOT_SUBMITTED, PENDING, StudentResult, GradedTest
 
 # Chapters with a release (test_release checks that every chapter has one, in sync).
@@ -138,7 +138,7 @@ def test_results_round_trip_through_the_gradebook_and_missing_students(tmp_path)
     roster = tmp_path / "roster.csv"
     roster.write_text("lms_name,student_id,name\nbobby,bob,\"B, Bob\"\nzed,Zoe Z,\"Z, Zoe\"\n")
     subs = [Submission("bob", None), Submission("carl", tmp_path / "carl.ipynb")]
-    results = {r.student_id: r for r in class_results(url, "ch00", subs, Options(roster=roster))}
+    results = {r.student_id: r for r in class_results(url, "ch00", subs, roster)}
     assert results["bob"].score == 5.0
     assert results["carl"].status == PENDING and results["Zoe_Z"].status == NOT_SUBMITTED
     from sqlalchemy import func, select
