@@ -150,6 +150,7 @@ def open_page(browser, browser_deps, site_url, viewport=DESKTOP):
         m = CDN.match(url)
         name, rel = (m.group(1), m.group(2)) if m else (("requirejs", "require.js") if REQUIRE_JS.match(url) else (None, None))
         if name in browser_deps and (browser_deps[name] / rel).is_file():
+            page.bytes[url] = (browser_deps[name] / rel).stat().st_size   # what the CDN would send
             return r.fulfill(path=str(browser_deps[name] / rel))
         page.blocked.append(url)
         return r.abort()
@@ -158,7 +159,7 @@ def open_page(browser, browser_deps, site_url, viewport=DESKTOP):
         if response.status == 404:
             page.not_found.append(response.url)
         try:
-            page.bytes[response.url] = len(response.body())
+            page.bytes.setdefault(response.url, len(response.body()))
         except Exception:       # a redirect or an aborted request has no body
             pass
 

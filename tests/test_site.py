@@ -190,7 +190,7 @@ OVERFLOW_JS = """() => {
   const describe = (el) => `${el.tagName.toLowerCase()}.${[...el.classList].join('.')}: `
       + (el.textContent || '').trim().slice(0, 60);
   const wide = [];
-  const slack = 4;   // px: glyph overhangs (italic math) are not content cut off
+  const slack = 3;   // px: glyph overhangs (italic math) are not content cut off (site.js uses the same)
   // The article column; the sidebars are drawers off screen until their button opens them.
   for (const el of document.querySelectorAll('.bd-article-container *')) {
     const r = el.getBoundingClientRect();
@@ -202,7 +202,7 @@ OVERFLOW_JS = """() => {
   }
   const uncued = [...document.querySelectorAll('.bd-article *')].filter(el => {
     const o = getComputedStyle(el).overflowX;
-    return (o === 'auto' || o === 'scroll') && el.scrollWidth > el.clientWidth + 1 && el.clientWidth > 0
+    return (o === 'auto' || o === 'scroll') && el.scrollWidth > el.clientWidth + slack && el.clientWidth > 0
         && !el.classList.contains('sf-overflows');
   }).map(describe);
   return {pageWidth: document.documentElement.scrollWidth, vw, wide: wide.slice(0, 8), uncued: uncued.slice(0, 8)};

@@ -10,13 +10,12 @@ generated twin, committed like notebooks/ is, which the page's Colab button open
     .venv/bin/python book/_ext/colab_notebooks.py          # regenerate (`make notebooks` runs it)
     .venv/bin/python book/_ext/colab_notebooks.py --check  # exit 1 if a committed copy is stale
 
-The twin starts with the exercise notebooks' set-up cell (installs course_lib in Colab) and a
+The twin starts with the exercise notebooks' set-up cell (autograder/setup_cell.py) and a
 stand-in for myst_nb.glue (Colab has no myst_nb: a glued figure is simply shown). Citations become
 "(Author, year)" text; figure directives, whose figure the code cell above already shows, go.
 """
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
@@ -66,13 +65,11 @@ def _author_year() -> dict[str, str]:
 
 
 def _setup_source() -> str:
-    """The set-up cell of the exercise notebooks (one source: notebooks/ch00)."""
-    nb = json.loads((REPO / "notebooks" / "ch00" / "ch00.ipynb").read_text())
-    for cell in nb["cells"]:
-        source = "".join(cell["source"])
-        if cell["cell_type"] == "code" and "find_spec" in source:
-            return source.rstrip("\n")
-    raise RuntimeError("notebooks/ch00/ch00.ipynb has no set-up cell (the one that installs course_lib)")
+    """The exercise notebooks' set-up cell (finds or installs course_lib): one source, in autograder."""
+    sys.path.insert(0, str(REPO))
+    from autograder.release import setup_cell_source
+
+    return setup_cell_source()
 
 
 def build_notebook(page: Path) -> dict:

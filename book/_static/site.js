@@ -31,20 +31,23 @@
 
   // 2. A visible cue on content that scrolls sideways (a wide equation, table or code line on a
   // phone): a shadow on the edge that has more to show. site.css draws it from these classes.
+  const SLACK = 3;   // px: an italic letter's overhang is not content to scroll to
   const SCROLLERS = "div.math, .pst-scrollable-table-container, .table-wrapper, div.highlight > pre, .cell_output pre, .output pre, .sf-scroll, .bd-article mjx-container[display='true']";
   function markScrollers() {
     // Inline math cannot wrap: a formula wider than its line becomes its own scrolling box.
-    document.querySelectorAll("mjx-container:not([display='true'])").forEach((m) => {
-      const column = m.closest("p, li, td, dd, div");
-      if (!column) return;
+    // (Measured afresh each time: while MathJax typesets, a formula sits in a zero-width box.)
+    document.querySelectorAll(".bd-article mjx-container:not([display='true'])").forEach((m) => {
+      const column = m.closest("p, li, td, dd");
+      if (!column || column.clientWidth < 100) return;
+      m.classList.remove("sf-scroll");
       const r = m.getBoundingClientRect(), c = column.getBoundingClientRect();
-      if (r.width > column.clientWidth || r.right > c.right + 1) m.classList.add("sf-scroll");
+      if (r.width > column.clientWidth || r.right > c.right + SLACK) m.classList.add("sf-scroll");
     });
     document.querySelectorAll(SCROLLERS).forEach((el) => {
-      const overflows = el.scrollWidth > el.clientWidth + 1;
+      const overflows = el.scrollWidth > el.clientWidth + SLACK;
       el.classList.toggle("sf-overflows", overflows);
       el.classList.toggle("sf-scrolled", overflows && el.scrollLeft > 0);
-      el.classList.toggle("sf-at-end", overflows && el.scrollLeft + el.clientWidth >= el.scrollWidth - 1);
+      el.classList.toggle("sf-at-end", overflows && el.scrollLeft + el.clientWidth >= el.scrollWidth - SLACK);
       if (overflows && !el.dataset.sfWatched) {
         el.dataset.sfWatched = "1";
         el.addEventListener("scroll", markScrollers, { passive: true });
