@@ -4,9 +4,12 @@ Only the kernel is sandboxed; nbgrader, which reads the gradebook, stays outside
 - the whole system read-only (so Python and course_lib work), but NOT the course root (other
   students' submissions, the gradebook, nbgrader's release copy), solutions/, autograder/, the
   submissions folder (or zip) or the output folder: each is covered by an empty tmpfs (or file);
-- a private /tmp and one writable scratch folder holding only this student's notebook;
+- a private /tmp (also its HOME, IPython and matplotlib settings, fresh at each kernel start) and one
+  writable scratch folder holding only this student's notebook;
 - no network (--unshare-net): it talks to nbgrader over IPC sockets in a folder bound in;
 - its own PID namespace, so everything it starts dies with it.
+The kernel itself is `python -I -c <guard.py>` (`guarded`): nothing is imported from its working
+folder, and the grader's guard is in place before the first cell (sandbox or not).
 Limits on CPU time, memory (address space), processes and file size are set by a small launcher
 that runs before bubblewrap; where a pids cgroup is writable (root on Linux) it also caps the
 number of processes there, since RLIMIT_NPROC does not bind root. Without bubblewrap (e.g. macOS)
@@ -112,10 +115,25 @@ def wrap(kernel_cmd: list[str], settings: SandboxSettings, ipc_dir: str, cgroup:
             "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
             # ipykernel exits when its parent pid looks like 1, which it is inside a PID namespace
             "--unsetenv", "JPY_PARENT_PID",
-            "--setenv", "HOME", scratch, "--setenv", "IPYTHONDIR", os.path.join(scratch, ".ipython"),
-            "--setenv", "MPLCONFIGDIR", os.path.join(scratch, ".matplotlib"), "--setenv", "TMPDIR", "/tmp",
+            # Settings folders in the private /tmp, fresh at each kernel start: a notebook that writes an
+            # IPython startup file or config, then crashes its kernel, finds them gone in the re-run.
+            "--setenv", "HOME", "/tmp", "--setenv", "IPYTHONDIR", "/tmp/.ipython",
+            "--setenv", "MPLCONFIGDIR", "/tmp/.matplotlib", "--setenv", "TMPDIR", "/tmp",
             "--setenv", "MPLBACKEND", "Agg", "--chdir", scratch, "--"]
     return launcher + cmd + kernel_cmd
+
+
+def guarded(kernel_cmd: list[str]) -> list[str]:
+    """`python -m ipykernel_launcher ARGS` -> `python -I -c <guard.py> ARGS`: an isolated interpreter (no
+    working folder, PYTHONPATH or user site on sys.path, so a module the notebook writes into its folder
+    is never imported) that installs the grader's guard (guard.py) before the first cell runs."""
+    for i in range(len(kernel_cmd) - 1):
+        if kernel_cmd[i] == "-m" and kernel_cmd[i + 1] == "ipykernel_launcher":
+            return [*kernel_cmd[:i], "-I", "-c", GUARD_SOURCE, *kernel_cmd[i + 2:]]
+    raise RuntimeError(f"cannot start the grader's guard: unexpected kernel command {kernel_cmd[:3]}")
+
+
+GUARD_SOURCE = (Path(__file__).parent / "guard.py").read_text(encoding="utf-8")
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -141,7 +159,7 @@ class SandboxedKernelManager(AsyncKernelManager):
                 self._cgroup = ""
 
     def format_kernel_cmd(self, extra_arguments=None):
-        cmd = super().format_kernel_cmd(extra_arguments)
+        cmd = guarded(super().format_kernel_cmd(extra_arguments))
         # The kernel lives in its own process tree: interrupt it with a message, not a signal.
         self.kernel_spec.interrupt_mode = "message"
         return wrap(cmd, self.settings or SandboxSettings(use_bwrap=False), self._ipc_dir, self._cgroup)

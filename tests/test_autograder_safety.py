@@ -142,13 +142,14 @@ def batch(tmp_path_factory):
             "    except OSError:\n"
             "        pass\n"
             "print(found)\n")),
-        "leaky": with_cell(sol, (
-            "import inspect, linecache\n"
-            "def _leak(*args, **kwargs):\n"
-            "    caller = inspect.stack()[1]\n"
-            "    raise AssertionError(''.join(linecache.getlines(caller.filename)))\n"
-            "assert_shape = assert_close = _leak\n"
-            "get_ipython().events.register('pre_run_cell', lambda info: print(info.raw_cell))\n")),
+        # The function under test raises the source of the test that called it (hidden tests included).
+        "leaky": with_answer(
+            with_cell(sol, "get_ipython().events.register('pre_run_cell', lambda info: print(info.raw_cell))\n"),
+            "pairwise_sq_dists", (
+                "import inspect, linecache\n"
+                "def pairwise_sq_dists(X, Y):\n"
+                "    caller = inspect.stack()[1]\n"
+                "    raise AssertionError(''.join(linecache.getlines(caller.filename)))\n")),
         "huge_output": with_cell(sol, "for i in range(300000):\n    print('spam', i)\n"),
         "deleted_test": copy.deepcopy(sol),
         "assert_true": with_answer(
@@ -195,7 +196,6 @@ def score(row):
 CASES = [
     ("good", "ok", FULL),
     ("infinite_loop", "ok", FULL - 2),         # its test cell is stopped after --cell-timeout
-    ("memory_bomb", "ok", FULL),               # MemoryError at the address-space limit, memory freed
     ("sys_exit", "ok", FULL),                  # IPython turns SystemExit into an error in that cell
     ("os_exit", "kernel died in cell 4 (os._exit, a crash, or too much memory); graded without that cell", FULL),
     ("segfault", "kernel died in cell 4", FULL),
@@ -231,10 +231,19 @@ def test_fork_bomb_is_contained(batch):
     assert score(row) == FULL
 
 
+def test_memory_bomb_costs_nothing(batch):
+    """MemoryError at the address-space limit, memory freed: every part still earns its points, no flag."""
+    row = batch["rows"]["memory_bomb"]
+    assert row["status"] == "ok" or "ran out of memory" in row["status"], row
+    assert "flagged" not in row["status"] and score(row) == FULL, row
+
+
 def test_memory_hog_costs_only_its_own_points(batch):
-    """A hog that keeps its memory leaves later cells none: they fail or kill the kernel, and say so."""
+    """A hog that keeps its memory leaves later cells none: they fail or kill the kernel, and say so
+    (the grader's guard, out of memory too, flags nothing)."""
     row = batch["rows"]["memory_hog"]
-    assert row["status"] == "ok" or "kernel died" in row["status"] or "did not stop" in row["status"], row
+    assert row["status"] == "ok" or any(why in row["status"] for why in ("kernel died", "did not stop", "ran out of memory")), row
+    assert "flagged" not in row["status"], row
     assert score(row) is not None and score(batch["rows"]["good"]) == FULL
 
 
@@ -263,7 +272,7 @@ def test_feedback_shows_no_hidden_test_even_to_code_that_hunts_for_it(batch):
     import html
     hidden = hidden_lines(AID)
     row = batch["rows"]["leaky"]
-    assert row["status"] == "ok" and score(row) == 0, row
+    assert row["status"] == "ok" and score(row) == FULL - 2, row
     for page in (batch["out"] / "feedback").iterdir():
         text = html.unescape(page.read_text())
         leaked = [line for line in hidden if line in text]
@@ -283,7 +292,7 @@ def test_summary_and_lms_export(batch):
     with open(out / "canvas.csv", newline="") as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", AID]
-    assert rows[1][0] == "Points Possible" and float(rows[1][5]) == FULL
+    assert rows[1][0].strip() == "Points Possible" and float(rows[1][5]) == FULL
     by_student = {r[0]: r for r in rows[2:]}
     assert float(by_student["good"][5]) == FULL and by_student["malformed"][5] == ""
     assert by_student["smithjane"][1] == "12345", "Canvas's user id, read from the export's file name"

@@ -1,0 +1,324 @@
+"""Grades must be earned: notebooks that try to disarm the tests from their own cells, graded in one batch.
+
+Each trick sits in a notebook whose answers are wrong ("junk": right shapes, wrong values), so every
+point it could get would be stolen; it must score 0 on every part, or be flagged for the instructor
+with the cell that did it (most are both). A trick next to real work (Parts 1 and 3 right) keeps
+exactly those 3 points. The correct submission, the junk one and an honest notebook that uses
+hooks, plots, threads and warnings the ordinary way, in the same batch, keep their marks with no flag.
+"""
+from __future__ import annotations
+
+import copy
+import csv
+
+import nbformat
+import pytest
+
+from autograder import NOTEBOOKS, SOLUTIONS
+from autograder.execute import cell_names, parse_grader_log, release_imports
+from autograder.grade import Options, grade
+from autograder.sandbox import bwrap_available
+from conftest import IN_CI, require_program
+
+pytestmark = pytest.mark.slow
+
+AID = "ch00"
+FULL = 9.0
+TRICK_AFTER = "imports"       # trick cells go right after the notebook's imports cell
+
+JUNK = {   # wrong answers of the right shape: what a notebook with no real work hands in
+    "pairwise_sq_dists": "def pairwise_sq_dists(X, Y):\n    return torch.zeros(X.shape[0], Y.shape[0])\n",
+    "standardize_channels": "def standardize_channels(x, eps=1e-5):\n    return x.clone()\n",
+    "to_channels_first": ("def to_channels_first(images):\n    B, H, W, C = images.shape\n"
+                          "    return images.reshape(B, C, H, W)\n"),
+    "batch_dependency": "def batch_dependency(model, x):\n    return torch.ones(x.shape[0], x.shape[0], dtype=torch.bool)\n",
+}
+PARTIAL_EARNS = 3.0          # Parts 1 (2 points) and 3 (1 point) right, Parts 2 and 4 junk
+
+NOOP = "lambda *args, **kwargs: None"
+TRICKS = {
+    # name: (the trick's code, what its flag says (None: no flag expected, the trick is just inert))
+    "replace_course_assert_close": (
+        "import course_lib.testing as _t\n"
+        f"_t.assert_close = _t.assert_shape = {NOOP}\n"
+        "assert_close, assert_shape = _t.assert_close, _t.assert_shape\n",
+        "replaced course_lib.testing.assert_close"),
+    "replace_torch_testing": (
+        f"torch.testing.assert_close = {NOOP}\n"
+        "torch.equal = lambda *args, **kwargs: True\n"
+        "torch.allclose = lambda *args, **kwargs: True\n",
+        "replaced torch.testing.assert_close"),
+    "replace_numpy_testing": (
+        "import numpy as np, numpy.testing\n"
+        f"np.testing.assert_allclose = np.testing.assert_array_equal = {NOOP}\n"
+        "np.array_equal = lambda *args, **kwargs: True\n",
+        "replaced numpy.testing.assert_allclose"),
+    "rebind_helper_names": (
+        f"def assert_close(*args, **kwargs):\n    pass\n\nassert_shape = {NOOP}\n",
+        "rebound assert_close, which the tests use"),
+    "edit_imports_cell": (None, "rebound assert_close, which the tests use"),
+    "rewrite_helper_code": (
+        "import course_lib.testing\n"
+        f"course_lib.testing.assert_close.__code__ = ({NOOP}).__code__\n"
+        f"course_lib.testing.assert_shape.__code__ = ({NOOP}).__code__\n",
+        "rewrote the code of course_lib.testing.assert_close"),
+    "input_transformer": (
+        "def _no_asserts(lines):\n"
+        "    return ['pass\\n'] if any('assert' in line for line in lines) else lines\n"
+        "get_ipython().input_transformers_cleanup.append(_no_asserts)\n",
+        "added an IPython input transformer (input_transformers_cleanup)"),
+    "ast_transformer": (
+        "import ast\n"
+        "class _Pass(ast.NodeTransformer):\n"
+        "    def visit_Assert(self, node):\n"
+        "        return ast.Pass()\n"
+        "    def visit_Expr(self, node):\n"
+        "        call = node.value\n"
+        "        if isinstance(call, ast.Call) and getattr(call.func, 'id', '').startswith('assert'):\n"
+        "            return ast.Pass()\n"
+        "        return node\n"
+        "get_ipython().ast_transformers.append(_Pass())\n",
+        "added an IPython AST transformer"),
+    "pre_run_cell_hook": (
+        "def _disarm(info):\n"
+        f"    get_ipython().user_ns['assert_close'] = get_ipython().user_ns['assert_shape'] = {NOOP}\n"
+        "get_ipython().events.register('pre_run_cell', _disarm)\n"
+        "get_ipython().events.register('pre_execute', lambda: _disarm(None))\n",
+        "rebound assert_close, which the tests use"),
+    "post_run_cell_clears_output": (
+        "from IPython.display import clear_output\n"
+        "get_ipython().events.register('post_run_cell', lambda result: clear_output())\n",
+        None),      # suspended during tests: the failures stay; the student's own cells keep the hook
+    "custom_exception_handler": (
+        "get_ipython().set_custom_exc((Exception,), lambda shell, etype, value, tb, tb_offset=None: None)\n",
+        "set a custom exception handler (set_custom_exc)"),
+    "silence_tracebacks": (
+        "import sys\n"
+        f"get_ipython().showtraceback = get_ipython()._showtraceback = {NOOP}\n"
+        f"sys.excepthook = {NOOP}\n",
+        "replaced showtraceback of the IPython shell"),
+    "drop_error_messages": (
+        "from jupyter_client.session import Session\n"
+        "_send = Session.send\n"
+        "def _quiet(self, stream, msg_or_type, *args, **kwargs):\n"
+        "    if msg_or_type == 'error':\n"
+        "        return None\n"
+        "    return _send(self, stream, msg_or_type, *args, **kwargs)\n"
+        "Session.send = _quiet\n",
+        "Session.send"),
+    "kernel_do_execute": (
+        "_kernel = get_ipython().kernel\n"
+        "_real = _kernel.do_execute\n"
+        "async def _do_execute(code, *args, **kwargs):\n"
+        "    return await _real('pass' if 'assert' in code else code, *args, **kwargs)\n"
+        "_kernel.do_execute = _do_execute\n",
+        "replaced do_execute of the kernel"),
+    "builtins_exec": (
+        "import builtins\n"
+        f"builtins.exec = {NOOP}\n",
+        "replaced builtins.exec"),
+    "builtins_isinstance_and_errors": (
+        "import builtins\n"
+        "_isinstance = isinstance\n"
+        "builtins.isinstance = lambda obj, cls: True if cls is torch.Tensor else _isinstance(obj, cls)\n"
+        "builtins.AssertionError = type('AssertionError', (Warning,), {})\n",
+        "replaced builtins.isinstance"),
+    "sys_modules": (
+        "import sys, types\n"
+        "_fake = types.ModuleType('course_lib.testing')\n"
+        f"_fake.assert_close = _fake.assert_shape = _fake.assert_own = {NOOP}\n"
+        "sys.modules['course_lib.testing'] = _fake\n"
+        "from course_lib.testing import assert_close, assert_shape\n",
+        "replaced sys.modules['course_lib.testing']"),
+    "import_hook": (
+        "import sys, types, importlib.abc, importlib.machinery\n"
+        "class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        return importlib.machinery.ModuleSpec(name, self) if name == 'course_lib.testing' else None\n"
+        "    def create_module(self, spec):\n"
+        "        return None\n"
+        "    def exec_module(self, module):\n"
+        f"        module.assert_close = module.assert_shape = {NOOP}\n"
+        "sys.meta_path.insert(0, _Finder())\n"
+        "del sys.modules['course_lib.testing']\n"
+        "from course_lib.testing import assert_close, assert_shape\n",
+        "changed the import system"),
+    "fake_module_then_crash": (
+        "import os\n"
+        "os.makedirs('course_lib', exist_ok=True)\n"
+        "open('course_lib/__init__.py', 'w').write('from .testing import *\\n')\n"
+        f"open('course_lib/testing.py', 'w').write('assert_close = assert_shape = assert_own = {NOOP}\\n')\n"
+        "open('sitecustomize.py', 'w').write('import builtins; builtins.exec = None\\n')\n"
+        "os.makedirs(os.path.expanduser('~/.ipython/profile_default/startup'), exist_ok=True)\n"
+        "open(os.path.expanduser('~/.ipython/profile_default/startup/00-x.py'), 'w').write(\n"
+        f"    'import course_lib.testing as t; t.assert_close = t.assert_shape = {NOOP}\\n')\n"
+        "os._exit(1)\n",
+        "found course_lib in the notebook's folder"),
+    "tensor_eq_and_torch_function_mode": (
+        "from torch.overrides import TorchFunctionMode\n"
+        "torch.Tensor.__eq__ = lambda self, other: torch.tensor(True)\n"
+        "class _AllEqual(TorchFunctionMode):\n"
+        "    def __torch_function__(self, func, types, args=(), kwargs=None):\n"
+        "        if func in (torch.equal, torch.allclose):\n"
+        "            return True\n"
+        "        return func(*args, **(kwargs or {}))\n"
+        "_AllEqual().__enter__()\n",
+        "replaced torch.Tensor.__eq__"),
+    "trace_function": (
+        "import sys\n"
+        "def _skip_asserts(frame, event, arg):\n"
+        "    if event == 'call' and frame.f_code.co_name.startswith('assert_'):\n"
+        "        frame.f_trace_lines = False\n"
+        "    return None\n"
+        "sys.settrace(_skip_asserts)\n",
+        "set a trace function (sys.settrace)"),
+    "alarm_repatches": (
+        "import signal, course_lib.testing\n"
+        "def _again(signum, frame):\n"
+        f"    course_lib.testing.assert_close = course_lib.testing.assert_shape = {NOOP}\n"
+        "signal.signal(signal.SIGALRM, _again)\n"
+        "signal.setitimer(signal.ITIMER_REAL, 0.05, 0.005)\n",
+        "set a timer"),
+    "thread_repatches": (
+        "import threading, time, course_lib.testing\n"
+        "def _keep_patching():\n"
+        "    while True:\n"
+        f"        course_lib.testing.assert_close = course_lib.testing.assert_shape = {NOOP}\n"
+        "        time.sleep(0.0005)\n"
+        "threading.Thread(target=_keep_patching, daemon=True).start()\n",
+        "left a thread running notebook code"),
+}
+PARTIAL_TRICKS = ("replace_course_assert_close", "fake_module_then_crash")   # also next to real work
+# In an answer: the function under test reaches into the test cell's globals while it runs.
+FRAME_HACK = ("def pairwise_sq_dists(X, Y):\n"
+              "    import sys\n"
+              f"    sys._getframe(1).f_globals['assert_close'] = sys._getframe(1).f_globals['assert_shape'] = {NOOP}\n"
+              "    return torch.zeros(X.shape[0], Y.shape[0])\n")
+
+HONEST = (   # ordinary things a student may do that must never be flagged
+    "import warnings, threading\n"
+    "import numpy as np, numpy.testing\n"
+    "import matplotlib.pyplot as plt\n"
+    "np.testing.assert_allclose(np.ones(2), np.ones(2))\n"
+    "torch.set_printoptions(precision=3)\n"
+    "seed_everything(1)\n"
+    "plt.plot([1, 2, 3]); plt.show()\n"
+    "_t = threading.Thread(target=sum, args=([1, 2],)); _t.start(); _t.join()\n"
+    "get_ipython().events.register('post_run_cell', lambda result: None)\n"
+    "with warnings.catch_warnings():\n"
+    "    warnings.simplefilter('ignore')\n"
+    "import torch.distributed.tensor\n"
+)
+
+
+def _cell(nb, cid):
+    return next(c for c in nb.cells if c.id == cid)
+
+
+def with_answers(nb, answers):
+    nb = copy.deepcopy(nb)
+    for cid, source in answers.items():
+        _cell(nb, cid).source = source
+    return nb
+
+
+def with_cell(nb, source, after=TRICK_AFTER):
+    nb = copy.deepcopy(nb)
+    i = next(k for k, c in enumerate(nb.cells) if c.id == after)
+    nb.cells.insert(i + 1, nbformat.v4.new_code_cell(source))
+    return nb
+
+
+def notebooks():
+    sol = nbformat.read(SOLUTIONS / AID / f"{AID}.ipynb", as_version=4)
+    junk = with_answers(sol, JUNK)
+    partial = with_answers(sol, {k: JUNK[k] for k in ("standardize_channels", "batch_dependency")})
+    nbs = {"good": sol, "junk": junk, "partial": partial, "honest": with_cell(sol, HONEST)}
+    for name, (code, _) in TRICKS.items():
+        if code is not None:
+            nbs[name] = with_cell(junk, code)
+    imports = _cell(sol, "imports").source
+    nbs["edit_imports_cell"] = with_answers(junk, {"imports": imports + f"\nassert_close = assert_shape = {NOOP}\n"})
+    nbs["frame_hack"] = with_answers(junk, {"pairwise_sq_dists": FRAME_HACK})
+    # real work next to a trick: the trick changes nothing, the work keeps its points
+    for name in PARTIAL_TRICKS:
+        nbs[f"partial+{name}"] = with_cell(partial, TRICKS[name][0])
+    return nbs
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    require_program("bwrap", "bubblewrap")
+    if not bwrap_available():
+        message = "bubblewrap is installed but cannot create namespaces on this machine"
+        pytest.fail(message) if IN_CI else pytest.skip(message)
+    tmp = tmp_path_factory.mktemp("tricks")
+    subs = tmp / "subs"
+    subs.mkdir()
+    for name, nb in notebooks().items():
+        nbformat.write(nb, subs / f"{name.replace('+', '_with_')}.ipynb")
+    lines = []
+    grade(AID, subs, tmp / "out", Options(jobs=2, cell_timeout=20, notebook_timeout=240, course_root=tmp / "course"),
+          log=lines.append)
+    print("\n".join(lines))
+    with open(tmp / "out" / "grades.csv", newline="", encoding="utf-8") as f:
+        return {r["student_id"].replace("_with_", "+"): r for r in csv.DictReader(f)}
+
+
+def _notes(row) -> str:
+    return f"{row['status']} | {row.get('notes', '')}"
+
+
+@pytest.mark.parametrize("student, expected", [("good", FULL), ("junk", 0.0), ("partial", PARTIAL_EARNS),
+                                               ("honest", FULL)])
+def test_honest_notebooks_keep_their_marks_unflagged(graded, student, expected):
+    row = graded[student]
+    assert row["status"] == "ok", _notes(row)
+    assert "grader-flag" not in _notes(row) and "flag" not in row["status"], _notes(row)
+    assert float(row["score"]) == expected, row
+
+
+@pytest.mark.parametrize("trick", sorted(TRICKS))
+def test_a_trick_earns_nothing(graded, trick):
+    row = graded[trick]
+    assert float(row["score"]) == 0.0, f"{trick} stole points: {row}"
+    flag = TRICKS[trick][1]
+    if flag is not None:
+        assert flag in _notes(row), f"{trick} was not flagged as expected ({flag!r}): {_notes(row)}"
+
+
+def test_a_test_that_runs_notebook_code_cannot_be_disarmed_unseen(graded):
+    """The function under test rebinds the test's helpers mid-test: that part may pass, but it is flagged."""
+    row = graded["frame_hack"]
+    assert "rebound assert_close while a test ran" in _notes(row), _notes(row)
+    assert float(row["score"]) <= 2.0 and float(row["test_standardize_channels"]) == 0, row
+
+
+@pytest.mark.parametrize("trick", PARTIAL_TRICKS)
+def test_real_work_next_to_a_trick_keeps_exactly_what_it_earned(graded, trick):
+    row = graded[f"partial+{trick}"]
+    assert float(row["score"]) == PARTIAL_EARNS, row
+    assert TRICKS[trick][1] in _notes(row), _notes(row)
+
+
+def test_crash_and_rerun_never_imports_from_the_working_folder(graded):
+    row = graded["fake_module_then_crash"]
+    assert "kernel died in cell" in row["status"], row
+
+
+def test_the_grader_reads_crashes_and_flags_from_the_log():
+    log = ("[INFO] Autograding x.ipynb\n[WARNING] [grader] kernel died in cell 4 (os._exit)\n"
+           "[WARNING] [grader-flag] cell 4: replaced torch.equal\n[WARNING] [grader-flag] cell 4: replaced torch.equal\n"
+           "[WARNING] [grader-flag] before cell 7: rebound assert_close, which the tests use\n")
+    assert parse_grader_log(log) == (["kernel died in cell 4 (os._exit)"],
+                                     ["cell 4: replaced torch.equal", "before cell 7: rebound assert_close, which the tests use"])
+    assert parse_grader_log("") == ([], [])
+
+
+def test_trusted_names_come_from_the_release_and_the_test_source():
+    release = nbformat.read(NOTEBOOKS / AID / f"{AID}.ipynb", as_version=4)
+    imports = release_imports(release)
+    assert "from course_lib.testing import assert_close, assert_shape, assert_own" in imports
+    assert not any("def " in s for s in imports)
+    read, bound = cell_names("def _h(a):\n    return assert_close('x', a, 1)\nx = torch.ones(1)\n_h(x)\n")
+    assert {"assert_close", "torch", "_h", "x"} <= set(read) and {"_h", "x"} == set(bound)
