@@ -92,9 +92,10 @@ def load_npz(path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
 def synthetic(n: int, seed: int = 0, noise: float = 25.0) -> tuple[torch.Tensor, torch.Tensor]:
     """CIFAR-shaped stand-in data for offline smoke runs: each class is a colour-and-stripe pattern
     plus noise, so a network can learn it. Never a substitute for the real thing in a figure."""
+    classes = torch.Generator().manual_seed(10)                          # the same classes for every seed
+    templates = torch.rand(10, 3, 1, 1, generator=classes) * 160 + 48    # (10, 3, 1, 1) class colours
     g = torch.Generator().manual_seed(seed)
     labels = torch.randint(0, 10, (n,), generator=g)
-    templates = torch.rand(10, 3, 1, 1, generator=g) * 160 + 48          # (10, 3, 1, 1) class colours
     stripes = torch.sin(torch.arange(32.0) * (torch.arange(10.0)[:, None] + 1) / 5)  # (10, 32)
     x = templates[labels] + 40 * stripes[labels][:, None, None, :]       # (n, 3, 1, 32) -> broadcast
     x = x + noise * torch.randn(n, 3, 32, 32, generator=g)

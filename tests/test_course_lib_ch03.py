@@ -19,6 +19,15 @@ from course_lib.cifar_trainer import CifarNet, evaluate, lr_schedule, train, whi
 from course_lib.loader import DeviceLoader, random_crop_flip
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One BLAS/OpenMP thread: the small convolutions here run slower, not faster, on a shared CPU's threads."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _batch(n: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
     return {b"batch_label": b"testing batch", b"labels": [int(v) for v in rng.integers(0, 10, n)],
@@ -233,10 +242,10 @@ def test_whitening_filters_whiten_patches():
 def test_trainer_learns_synthetic_classes_on_cpu():
     x, y = cifar10.synthetic(600, seed=1)
     tx, ty = cifar10.synthetic(203, seed=2)
-    r = train(x, y, tx, ty, steps=16, batch_size=64, lr=0.05, widths=(8, 16, 16), eval_every=8, device="cpu",
+    r = train(x, y, tx, ty, steps=20, batch_size=128, lr=0.1, widths=(16, 32, 64), eval_every=10, device="cpu",
               progress=False)
-    assert r.dtype == "float32" and not r.compiled and [s for s, _ in r.curve] == [8, 16]
-    assert r.accuracy > 0.25 and r.images_per_second > 0 and len(r.losses) == 16   # chance is 0.1
+    assert r.dtype == "float32" and not r.compiled and [s for s, _ in r.curve] == [10, 20]
+    assert r.accuracy > 0.5 and r.images_per_second > 0 and len(r.losses) == 20   # chance is 0.1
     assert math.isclose(r.losses[0], math.log(10), abs_tol=0.3), "the head starts near uniform: loss ≈ ln 10"
     net = CifarNet((8, 8, 8))
     net.init_whitening(torch.randn(20, 3, 32, 32))
