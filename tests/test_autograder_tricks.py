@@ -188,6 +188,17 @@ TRICKS = {
         "threading.Thread(target=_keep_patching, daemon=True).start()\n",
         "left a thread running notebook code"),
 }
+# Tricks share a notebook (a cell each) where their flags tell them apart: half as many notebooks to
+# grade. Each trick is undone right after its own cell, so none can help another.
+GROUPS = {
+    "tricks_a": ("replace_course_assert_close", "replace_numpy_testing", "input_transformer", "custom_exception_handler"),
+    "tricks_b": ("replace_torch_testing", "rewrite_helper_code", "ast_transformer", "silence_tracebacks"),
+    "tricks_c": ("rebind_helper_names", "drop_error_messages", "builtins_exec", "trace_function"),
+    "tricks_d": ("sys_modules", "kernel_do_execute", "builtins_isinstance_and_errors",
+                 "tensor_eq_and_torch_function_mode"),
+    "tricks_e": ("import_hook", "alarm_repatches", "thread_repatches", "post_run_cell_clears_output"),
+}
+NOTEBOOK_OF = {trick: group for group, tricks in GROUPS.items() for trick in tricks}
 PARTIAL_TRICKS = ("replace_course_assert_close", "fake_module_then_crash")   # also next to real work
 # In an answer: the function under test reaches into the test cell's globals while it runs.
 FRAME_HACK = ("def pairwise_sq_dists(X, Y):\n"
@@ -235,8 +246,13 @@ def notebooks():
     partial = with_answers(sol, {k: JUNK[k] for k in ("standardize_channels", "batch_dependency")})
     nbs = {"good": sol, "junk": junk, "partial": partial, "honest": with_cell(sol, HONEST)}
     for name, (code, _) in TRICKS.items():
-        if code is not None:
+        if code is not None and name not in NOTEBOOK_OF:
             nbs[name] = with_cell(junk, code)
+    for group, tricks in GROUPS.items():
+        nb = junk
+        for name in reversed(tricks):
+            nb = with_cell(nb, TRICKS[name][0])
+        nbs[group] = nb
     imports = _cell(sol, "imports").source
     nbs["edit_imports_cell"] = with_answers(junk, {"imports": imports + f"\nassert_close = assert_shape = {NOOP}\n"})
     nbs["frame_hack"] = with_answers(junk, {"pairwise_sq_dists": FRAME_HACK})
@@ -280,7 +296,7 @@ def test_honest_notebooks_keep_their_marks_unflagged(graded, student, expected):
 
 @pytest.mark.parametrize("trick", sorted(TRICKS))
 def test_a_trick_earns_nothing(graded, trick):
-    row = graded[trick]
+    row = graded[NOTEBOOK_OF.get(trick, trick)]
     assert float(row["score"]) == 0.0, f"{trick} stole points: {row}"
     flag = TRICKS[trick][1]
     if flag is not None:
