@@ -6,7 +6,7 @@ notebook; this is the course's reference for the book's demos and later chapters
     Value(data) .data .grad   + - * / ** neg (and reflected)   relu tanh exp log   backward()
 
 It differs from a first engine in three ways, each for a measured reason
-(benchmarks/micrograd_speed.py):
+(benchmarks/ch02_micrograd_speed.py):
 
 1. No closures. A node stores its children and the local derivatives d(out)/d(child), computed in
    the forward pass; one generic loop does the chain rule. A closure that refers to its own output

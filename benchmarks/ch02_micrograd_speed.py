@@ -1,10 +1,10 @@
 """course_lib's scalar engine (engine.py + nn.py) against the closure-based one students write in chapter 2.
 
-    .venv/bin/python benchmarks/micrograd_speed.py            # the full run (a few minutes on a CPU)
-    .venv/bin/python benchmarks/micrograd_speed.py --quick    # 10 steps, chains up to 10^5
+    .venv/bin/python benchmarks/ch02_micrograd_speed.py            # the full run (a few minutes on a CPU)
+    .venv/bin/python benchmarks/ch02_micrograd_speed.py --quick    # 10 steps, chains up to 10^5
 
 Seconds are CPU-seconds of the measured process. The full run writes its figures to
-benchmarks/results/micrograd_speed.json, which the chapter 2 page reads.
+benchmarks/results/ch02_micrograd_speed.json, which the chapter 2 page reads.
 
 1. micrograd's demo: MLP(2, [16, 16, 1]) on 100 two-moons points, 100 full-batch steps of SGD on
    the SVM max-margin loss + 1e-4 * L2, learning rate 1.0 -> 0.1. Both engines start from the same
@@ -182,7 +182,7 @@ def main() -> None:
             failed = not r["ok"]
         print(f"{engine:<22}" + "".join(f"{c:>12}" for c in cells), flush=True)
     if not args.quick:
-        path = REPO / "benchmarks" / "results" / "micrograd_speed.json"
+        path = REPO / "benchmarks" / "results" / "ch02_micrograd_speed.json"
         path.write_text(json.dumps(results, indent=1) + "\n")
         print(f"\nwritten: {path.relative_to(REPO)}")
 
