@@ -21,7 +21,10 @@ def _as_tensor(name: str, value) -> torch.Tensor:
     if value is None:
         raise AssertionError(f"{name}: got None. Did your function forget to `return` its result?")
     if isinstance(value, torch.Tensor):
-        return value.detach()
+        # A plain tensor, whatever came back: a Tensor subclass could fake every comparison through
+        # __torch_function__, so its own overrides are switched off while it is unwrapped.
+        with torch._C.DisableTorchFunctionSubclass():
+            return value.detach().as_subclass(torch.Tensor)
     try:
         return torch.as_tensor(np.asarray(value))
     except Exception as exc:
