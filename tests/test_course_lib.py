@@ -261,3 +261,16 @@ def test_assert_own_rejects_imported_objects():
         testing.assert_own(gradcheck.numeric_grad)
     with pytest.raises(AssertionError, match="function or class"):
         testing.assert_own(torch.nn.functional.relu(torch.zeros(1)))
+
+
+def test_assert_close_cannot_be_fooled_by_a_tensor_subclass():
+    class Liar(torch.Tensor):                      # answers every unwrap with the expected values
+        @classmethod
+        def __torch_function__(cls, func, types, args=(), kwargs=None):
+            if func in (torch.Tensor.detach, torch.Tensor.as_subclass):
+                return torch.tensor([1.0, 2.0])
+            return super().__torch_function__(func, types, args, kwargs or {})
+
+    with pytest.raises(AssertionError, match="values differ"):
+        testing.assert_close("x", torch.zeros(2).as_subclass(Liar), torch.tensor([1.0, 2.0]))
+    testing.assert_close("a parameter", torch.nn.Parameter(torch.tensor([1.0, 2.0])), torch.tensor([1.0, 2.0]))
