@@ -24,7 +24,7 @@ One idea per module; each module's docstring names the chapter that introduces i
     cifar_trainer  3     CifarNet (whitened, BatchNorm), lr_schedule, evaluate, train: the fast CIFAR-10 trainer
     transformer    4     the Transformer box by box: sinusoidal_positions, scaled_dot_product_attention,
                          causal_mask, padding_mask, MultiHeadAttention, LayerNorm, blocks, position_dependency
-    widgets        4     precomputed_widget: controls that pick precomputed outputs, no kernel needed
+    widgets        1     precomputed_widget: controls that pick precomputed outputs, no kernel needed
     chardata       5     CharTokenizer, tiny_shakespeare_path, train_val_split (nanoGPT's 90/10), get_batch
     gpt            5     GPTConfig, GPT (nanoGPT's / GPT-2's parameter layout, HF loader), surprisal
     gpt_train      5     train, TrainConfig, lr_at, peak_flops, mfu; `python -m course_lib.gpt_train`

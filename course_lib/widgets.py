@@ -1,4 +1,5 @@
-"""Introduced in chapter 4 (first used by chapter 1's slider): interactive figures with no kernel.
+"""Interactive figures with no kernel. Introduced in chapter 1 (the learning-rate slider); chapter 4
+uses it for the Transformer diagram and its attention heat maps.
 
 The course site is static: no Python runs behind a page. So every picture a control can ask for
 is rendered once, at build time, into a stack of frames, and the control only chooses which frame
