@@ -22,6 +22,8 @@ from autograder.sandbox import bwrap_available
 from conftest import IN_CI, require_program
 from test_grading import hidden_lines
 
+pytestmark = pytest.mark.slow   # grades whole notebooks / drives a browser: `make test-fast` skips it
+
 AID = "ch00"
 FULL = 9.0
 

@@ -19,6 +19,8 @@ from autograder import NOTEBOOKS, SOLUTIONS, assignments
 from autograder import cells as nbcells
 from autograder.repair import repair
 
+pytestmark = pytest.mark.slow   # grades whole notebooks / drives a browser: `make test-fast` skips it
+
 ASSIGNMENTS = assignments()
 
 

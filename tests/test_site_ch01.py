@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from conftest import wait_for_mathjax
+
+pytestmark = pytest.mark.slow   # grades whole notebooks / drives a browser: `make test-fast` skips it
 
 PAGE = "book/ch01/index.html"
 
