@@ -69,27 +69,7 @@ def _draw_matplotlib_vertical(root, nodes, edges, labels, ax):
     if ax is None:
         width = 1.2 + 2.0 * max(len(r) for r in rows.values())
         _, ax = plt.subplots(figsize=(min(width, 9), min(0.4 + 1.15 * len(rows), 14)))
-    for child, parent in edges:
-        (x0, y0), (x1, y1) = pos[id(child)], pos[id(parent)]
-        ax.annotate("", xy=(x1, y1 + 0.78), xytext=(x0, y0 - 0.32),          # child box -> parent's op
-                    arrowprops=dict(arrowstyle="->", color="0.45", lw=1, shrinkA=0, shrinkB=0))
-    for node in nodes:
-        x, y = pos[id(node)]
-        ax.text(x, y, _label(node, labels), ha="center", va="center", fontsize=10, family="monospace",
-                bbox=dict(boxstyle="round,pad=0.35", fc="#eef3fb" if node is not root else "#fde9d9",
-                          ec="#3465a4", lw=1))
-        op = getattr(node, "_op", "")
-        if op:
-            ax.annotate("", xy=(x, y + 0.34), xytext=(x, y + 0.56),          # op -> its result
-                        arrowprops=dict(arrowstyle="->", color="0.45", lw=1, shrinkA=0, shrinkB=0))
-            ax.text(x, y + 0.68, op, ha="center", va="center", fontsize=10, color="#f57900",
-                    bbox=dict(boxstyle="circle,pad=0.25", fc="white", ec="#f57900", lw=1))
-    xs = [p[0] for p in pos.values()]
-    ys = [p[1] for p in pos.values()]
-    ax.set_xlim(min(xs) - 1.2, max(xs) + 1.2)
-    ax.set_ylim(min(ys) - 0.5, max(ys) + 0.5)
-    ax.axis("off")
-    return ax
+    return _paint(ax, root, nodes, edges, labels, pos, VERTICAL)
 
 
 def _draw_matplotlib(root, nodes, edges, labels, ax):
@@ -108,24 +88,39 @@ def _draw_matplotlib(root, nodes, edges, labels, ax):
         width = 2.2 + 1.9 * len(columns)
         height = 1.2 + 0.9 * max(len(c) for c in columns.values())
         _, ax = plt.subplots(figsize=(min(width, 14), min(height, 10)))
+    return _paint(ax, root, nodes, edges, labels, pos, HORIZONTAL)
+
+
+# Where a layout puts things around a box centred at (x, y): the ends of the arrow from a box to its
+# user's op, the op's circle and its arrow to its result, as (dx, dy); text size; axis margins.
+HORIZONTAL = dict(edge_from=(0.55, 0.0), edge_to=(-0.9, 0.0), op_from=(-0.66, 0.0), op_to=(-0.5, 0.0),
+                  op_at=(-0.78, 0.0), fontsize=8, xpad=(1.1, 0.9), ypad=(0.7, 0.7))
+VERTICAL = dict(edge_from=(0.0, -0.32), edge_to=(0.0, 0.78), op_from=(0.0, 0.56), op_to=(0.0, 0.34),
+                op_at=(0.0, 0.68), fontsize=10, xpad=(1.2, 1.2), ypad=(0.5, 0.5))
+
+
+def _paint(ax, root, nodes, edges, labels, pos, layout):
+    """Boxes at `pos`, each op's circle beside its result, arrows child box -> user's op -> result."""
+    def at(node, key):
+        (x, y), (dx, dy) = pos[id(node)], layout[key]
+        return x + dx, y + dy
+
+    arrow = dict(arrowstyle="->", color="0.45", lw=1, shrinkA=0, shrinkB=0)
     for child, parent in edges:
-        (x0, y0), (x1, y1) = pos[id(child)], pos[id(parent)]
-        ax.annotate("", xy=(x1 - 0.9, y1), xytext=(x0 + 0.55, y0),      # child box -> parent's op
-                    arrowprops=dict(arrowstyle="->", color="0.45", lw=1, shrinkA=0, shrinkB=0))
+        ax.annotate("", xy=at(parent, "edge_to"), xytext=at(child, "edge_from"), arrowprops=arrow)
     for node in nodes:
         x, y = pos[id(node)]
-        ax.text(x, y, _label(node, labels), ha="center", va="center", fontsize=8, family="monospace",
-                bbox=dict(boxstyle="round,pad=0.35", fc="#eef3fb" if node is not root else "#fde9d9",
-                          ec="#3465a4", lw=1))
+        ax.text(x, y, _label(node, labels), ha="center", va="center", fontsize=layout["fontsize"],
+                family="monospace", bbox=dict(boxstyle="round,pad=0.35", ec="#3465a4", lw=1,
+                                              fc="#eef3fb" if node is not root else "#fde9d9"))
         op = getattr(node, "_op", "")
         if op:
-            ax.annotate("", xy=(x - 0.5, y), xytext=(x - 0.66, y),          # op -> its result
-                        arrowprops=dict(arrowstyle="->", color="0.45", lw=1, shrinkA=0, shrinkB=0))
-            ax.text(x - 0.78, y, op, ha="center", va="center", fontsize=8, color="#f57900",
+            ax.annotate("", xy=at(node, "op_to"), xytext=at(node, "op_from"), arrowprops=arrow)
+            ax.text(*at(node, "op_at"), op, ha="center", va="center", fontsize=layout["fontsize"], color="#f57900",
                     bbox=dict(boxstyle="circle,pad=0.25", fc="white", ec="#f57900", lw=1))
     xs = [p[0] for p in pos.values()]
     ys = [p[1] for p in pos.values()]
-    ax.set_xlim(min(xs) - 1.1, max(xs) + 0.9)
-    ax.set_ylim(min(ys) - 0.7, max(ys) + 0.7)
+    ax.set_xlim(min(xs) - layout["xpad"][0], max(xs) + layout["xpad"][1])
+    ax.set_ylim(min(ys) - layout["ypad"][0], max(ys) + layout["ypad"][1])
     ax.axis("off")
     return ax
