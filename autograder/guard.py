@@ -115,6 +115,7 @@ class Guard:
             except Exception:   # a module this machine lacks: the notebook will say so itself
                 pass
         self.trusted_names = {k: v for k, v in scratch.items() if k != "__builtins__"}
+        self.torch_wrapper_codes = self._torch_wrappers()
         shell = self.shell
         self.user_ns = shell.user_ns
         self.builtins = {k: v for k, v in vars(builtins).items() if _watched(v)}
@@ -211,20 +212,65 @@ class Guard:
                         if func is not None:
                             self.functions.append((f"{name}.{key}.{k}", func, state))
 
-    def _library_change(self, value, fresh) -> bool:
-        """A change made by a library module imported just now (torch patches some of its own classes
-        when a submodule loads), not by notebook code."""
+    def _library_change(self, value, trusted, fresh, owner=None) -> bool:
+        """A change made by a library, not by notebook code: one of torch's own wrappers put around the
+        trusted function the first time it is used, or a change made while a module was imported just
+        now (torch patches some of its own classes when a submodule loads): a function of that module,
+        or a property of class `owner` whose getter comes from the class's own module."""
+        if self._torch_wrapped(value, trusted):
+            return True
         if not fresh:
             return False
-        for _ in range(5):   # unwrap partials, bound methods, static/class methods
-            inner = getattr(value, "func", None) or getattr(value, "__func__", None)
+        is_property = issubclass(type(value), property)
+        for _ in range(5):   # unwrap partials, bound methods, static/class methods, properties
+            inner = getattr(value, "func", None) or getattr(value, "__func__", None) or getattr(value, "fget", None)
             if inner is None:
                 break
             value = inner
         code = getattr(value, "__code__", None)
         if code is not None and (code.co_filename.startswith(self.cell_folder) or code.co_filename.startswith("<")):
             return False
-        return getattr(value, "__module__", None) in fresh
+        module = getattr(value, "__module__", None)
+        return module in fresh or (is_property and code is not None and owner is not None and module == owner)
+
+    @staticmethod
+    def _torch_wrappers() -> set:
+        """The code of torch's wrappers that keep what they wrap working as before: the profiler hook the
+        first optimizer of each class puts on its step(), and torch._disable_dynamo, which importing
+        torch._dynamo (also done by a first optimizer) puts on torch.manual_seed. Found by wrapping a
+        stand-in, which imports nothing."""
+        torch, codes = sys.modules.get("torch"), set()
+        if torch is None:
+            return codes
+        def stand_in():
+            pass
+        for wrap in (lambda f: torch.optim.Optimizer.profile_hook_step(f), lambda f: torch._disable_dynamo(f)):
+            try:
+                codes.add(wrap(stand_in).__code__)
+            except Exception:   # a torch without that wrapper: nothing to accept
+                pass
+        return codes
+
+    def _torch_wrapper_calls(self, value) -> list:
+        """What `value` calls if it is one of torch's wrappers (known by its code): its closure's contents
+        (`__wrapped__` is only a label anyone can set)."""
+        if getattr(value, "__code__", None) not in self.torch_wrapper_codes or not value.__closure__:
+            return []
+        calls = []
+        for cell in value.__closure__:
+            try:
+                calls.append(cell.cell_contents)
+            except ValueError:   # an empty cell
+                pass
+        return calls
+
+    def _torch_wrapped(self, value, trusted) -> bool:
+        """`value` is one of torch's wrappers around the trusted function, or around what a trusted
+        torch wrapper itself wraps (AdamW hooked after Adam: both hooks wrap Adam's own step)."""
+        if trusted is _MISSING:
+            return False
+        targets = [trusted, *self._torch_wrapper_calls(trusted)]
+        return any(c is t for c in self._torch_wrapper_calls(value) for t in targets)
 
     @staticmethod
     def _callable_attrs(obj) -> dict:
@@ -275,7 +321,7 @@ class Guard:
             name, namespace, key, value = entry
             current = namespace.get(key, _MISSING)
             if current is not value:
-                if self._library_change(current, fresh):
+                if self._library_change(current, value, fresh):
                     entry[3] = current
                     continue
                 namespace[key] = value
@@ -286,7 +332,7 @@ class Guard:
             for key, value in entries.items():
                 now = current.get(key, _MISSING)
                 if now is not value:
-                    if self._library_change(now, fresh):
+                    if self._library_change(now, value, fresh, owner=type.__dict__["__module__"].__get__(cls)):
                         entries[key] = now
                         continue
                     try:
@@ -295,8 +341,11 @@ class Guard:
                         pass
                     flag(f"replaced {name}.{key}")
             if len(current) != size:
+                mro = type.__dict__["__mro__"].__get__(cls)
                 for key in [k for k, v in current.items() if k not in entries and _watched(v)]:
-                    if self._library_change(current[key], fresh):
+                    # A new entry hides what the class inherited (torch hooks AdamW.step, which is Adam's).
+                    inherited = next((vars(base)[key] for base in mro[1:] if key in vars(base)), _MISSING)
+                    if self._library_change(current[key], inherited, fresh, owner=type.__dict__["__module__"].__get__(cls)):
                         entries[key] = current[key]
                         continue
                     try:
@@ -377,11 +426,6 @@ class Guard:
                 if _is_class(value) and value is not tensor and issubclass(value, tensor) and \
                         ("__torch_function__" in vars(value) or "__torch_dispatch__" in vars(value)):
                     flag(f"defined {value.__name__}, a torch.Tensor subclass that intercepts torch calls")
-        self._protect(sorted((n for n in fresh if n in sys.modules), key=lambda n: (n.count("."), len(n), n)))
-        shadows = self._shadows()
-        for entry in sorted(shadows - self.shadows):
-            flag(f"wrote {entry} into the notebook's folder (the kernel never imports from there)")
-        self.shadows |= shadows
         self._protect(sorted((n for n in fresh if n in sys.modules), key=lambda n: (n.count("."), len(n), n)))
         shadows = self._shadows()
         for entry in sorted(shadows - self.shadows):

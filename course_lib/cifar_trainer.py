@@ -41,20 +41,6 @@ def whitening_filters(images: torch.Tensor, size: int = 2, eps: float = 5e-4) ->
     return torch.cat([filters, -filters]).float()
 
 
-def _settle_torch_optim() -> None:
-    """Make torch's one-time patches now, at import, instead of inside some later notebook cell.
-
-    Building the first torch.optim optimizer wraps its class's step() for the profiler, and its
-    first step imports torch._dynamo, which re-wraps a few torch functions (torch.manual_seed among
-    them). The autograder's guard reports any library function that changes while a cell runs, so
-    a notebook that imports this module gets those changes over with before its first cell."""
-    p = torch.zeros(1, requires_grad=True)
-    p.grad = torch.zeros(1)
-    torch.optim.SGD([p], lr=0.0, momentum=0.9).step()
-
-
-_settle_torch_optim()
-
 # BatchNorm's running statistics follow the last few batches closely (PyTorch's default is 0.1):
 # a run of a few hundred steps ends with statistics of the weights it ends with.
 BN_MOMENTUM = 0.4

@@ -50,14 +50,6 @@ GPU_PEAK_FLOPS = {
 }
 
 
-# PyTorch changes some of its own objects the first time they are used: building the first AdamW
-# wraps AdamW.step in a profiling hook, and that imports torch._dynamo, which wraps torch.manual_seed.
-# Doing both here, when this module is imported, keeps those library-made changes out of a
-# notebook's cells, where the course's grader would report them as changes made by the notebook.
-import torch._dynamo  # noqa: E402,F401
-torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
-
-
 def peak_flops(device: torch.device | str | None = None) -> float | None:
     """The device's peak FLOP/s for training, or None when it is not in the table (a CPU)."""
     device = torch.device(device) if device is not None else pick_device()

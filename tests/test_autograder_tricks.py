@@ -187,13 +187,22 @@ TRICKS = {
         "        time.sleep(0.0005)\n"
         "threading.Thread(target=_keep_patching, daemon=True).start()\n",
         "left a thread running notebook code"),
+    # torch's own wrappers (put on Optimizer.step and torch.manual_seed the first time they are used)
+    # are accepted around the trusted function only, never around a stand-in that carries its label.
+    "torch_wrapper_around_a_stand_in": (
+        "import functools, course_lib.testing as _t\n"
+        f"_t.assert_close = torch._disable_dynamo(functools.wraps(_t.assert_close)({NOOP}))\n"
+        f"_t.assert_shape = torch.optim.Optimizer.profile_hook_step(functools.wraps(_t.assert_shape)({NOOP}))\n"
+        "assert_close, assert_shape = _t.assert_close, _t.assert_shape\n",
+        "replaced course_lib.testing.assert_close"),
 }
 # Tricks share a notebook (a cell each) where their flags tell them apart: half as many notebooks to
 # grade. Each trick is undone right after its own cell, so none can help another.
 GROUPS = {
     "tricks_a": ("replace_course_assert_close", "replace_numpy_testing", "input_transformer", "custom_exception_handler"),
     "tricks_b": ("replace_torch_testing", "rewrite_helper_code", "ast_transformer", "silence_tracebacks"),
-    "tricks_c": ("rebind_helper_names", "drop_error_messages", "builtins_exec", "trace_function"),
+    "tricks_c": ("rebind_helper_names", "drop_error_messages", "builtins_exec", "trace_function",
+                 "torch_wrapper_around_a_stand_in"),
     "tricks_d": ("sys_modules", "kernel_do_execute", "builtins_isinstance_and_errors",
                  "tensor_eq_and_torch_function_mode"),
     "tricks_e": ("import_hook", "alarm_repatches", "thread_repatches", "post_run_cell_clears_output"),
@@ -219,6 +228,12 @@ HONEST = (   # ordinary things a student may do that must never be flagged
     "with warnings.catch_warnings():\n"
     "    warnings.simplefilter('ignore')\n"
     "import torch.distributed.tensor\n"
+    # the first optimizer of each class, and its first step, make torch wrap its step and manual_seed
+    # (AdamW first: its step is Adam's, inherited, so torch's hook lands in AdamW's own dict)
+    "_p = torch.zeros(2, requires_grad=True); _p.grad = torch.ones(2)\n"
+    "for _opt in (torch.optim.AdamW([_p]), torch.optim.SGD([_p], lr=0.1, momentum=0.9), torch.optim.Adam([_p])):\n"
+    "    _opt.step()\n"
+    "torch.manual_seed(0)\n"
 )
 
 
