@@ -2,6 +2,7 @@
 # Where it is missing it installs, in this order: a course_lib wheel (.whl) or folder next to this
 # notebook (in Colab: uploaded to /content), else the course repository (~20 s, needs network).
 import importlib.util
+import os
 import pathlib
 import subprocess
 import sys
@@ -13,6 +14,7 @@ class CourseLibMissing(Exception):
 
 
 def _set_up_course_lib(repository="__REPOSITORY_URL__"):
+    os.environ.setdefault("COURSE_REPOSITORY", repository)   # where course_lib.results finds committed results
     if importlib.util.find_spec("course_lib") is not None:
         return
     here = list(dict.fromkeys([pathlib.Path.cwd(), pathlib.Path("/content")]))

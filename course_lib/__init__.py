@@ -17,6 +17,7 @@ One idea per module; each module's docstring names the chapter that introduces i
     engine         2     Value, topological_order, linear (scalar reverse-mode autograd)
     nn             2     Module, Neuron, Layer, MLP (on the scalar engine)
     micrograd      2     engine + nn + make_moons + draw_graph under karpathy/micrograd's names
+    results        2     read_result: the committed benchmark results the pages draw from (fetched in Colab)
     cifar10        3     CIFAR-10 from the official python archive (md5-checked download), load_npz, synthetic
     loader         3     DeviceLoader: the whole set on the device, crop/flip there, ragged or dropped last batch
     noise_scale    3     gradient noise scale B_simple from two batch sizes (McCandlish et al. 2018)

@@ -77,7 +77,18 @@ def test_every_benchmark_has_committed_results():
 
 
 def test_results_files_named_by_book_pages_exist():
-    named = {m for page in (REPO / "book").rglob("*.md")
-             for m in re.findall(r"benchmarks/results/[\w./-]+\w", page.read_text(encoding="utf-8"))}
+    pages = [p.read_text(encoding="utf-8") for p in (REPO / "book").rglob("*.md")]
+    named = {m for text in pages for m in re.findall(r"benchmarks/results/[\w./-]+\w", text)}
+    read = {m for text in pages for m in re.findall(r"read_result\(\s*[\"']([^\"']+)[\"']", text)}
+    assert read, "no page reads a committed result through course_lib.results.read_result"
+    named |= {f"benchmarks/results/{name}" for name in read}
     missing = sorted(p for p in named if not (REPO / p).is_file())
     assert not missing, f"book pages read results files that are not committed: {missing}"
+
+
+def test_pages_read_results_through_course_lib():
+    """A page's code that opens benchmarks/results/ by a relative path works on the site but not in
+    its Colab twin, where no repository is at hand: course_lib.results.read_result finds or fetches it."""
+    direct = [f"{p.relative_to(REPO)}: {m}" for p in (REPO / "book").rglob("*.md")
+              for m in re.findall(r"\.\./benchmarks/results\b.*", p.read_text(encoding="utf-8"))]
+    assert not direct, f"read these with course_lib.results.read_result(name): {direct}"

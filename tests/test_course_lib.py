@@ -2,17 +2,19 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import http.server
 import random
 import threading
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 import course_lib
-from course_lib import data, device, gradcheck, plotting, runsize, testing
+from course_lib import data, device, gradcheck, plotting, results, runsize, testing
 
 
 # ---- device ---------------------------------------------------------------------------------
@@ -183,6 +185,56 @@ def test_download_offline(http_server, cache, monkeypatch):
     (cache / "x.npz").write_bytes(b"y")
     with pytest.raises(data.DownloadError, match="exists but its sha256"):
         data.download(f"{base}/x.npz", hashlib.sha256(b"x").hexdigest())
+
+
+# ---- committed results -----------------------------------------------------------------------------
+
+def test_read_result_finds_the_repository_copy(cache):
+    want = (Path(course_lib.__file__).parent.parent / "benchmarks" / "results" / "ch02_micrograd_speed.json")
+    assert results.read_result("ch02_micrograd_speed.json") == json.loads(want.read_text())
+    with pytest.raises(FileNotFoundError, match="no_such.json does not exist"):
+        results.read_result("no_such.json")
+    with pytest.raises(ValueError, match="a file name in benchmarks/results/"):
+        results.read_result("../ch02_micrograd_speed.json")
+
+
+def test_raw_url_points_at_the_default_branch():
+    assert results.raw_url("https://github.com/dl-course/dl-course", "a.json") == \
+        "https://raw.githubusercontent.com/dl-course/dl-course/HEAD/benchmarks/results/a.json"
+    assert results.raw_url("https://github.com/org/repo.git/", "a.json").startswith(
+        "https://raw.githubusercontent.com/org/repo/HEAD/")
+
+
+@pytest.fixture
+def no_repository(http_server, cache, monkeypatch):
+    """As in a page's Colab twin: course_lib installed, no repository; the 'repository' is served locally."""
+    root, base, hits = http_server
+    (root / "benchmarks" / "results").mkdir(parents=True)
+    monkeypatch.setattr(results, "_repository_results", lambda: None)
+    monkeypatch.setattr(results, "raw_url", lambda repository, name: f"{repository}/benchmarks/results/{name}")
+    monkeypatch.setenv("COURSE_REPOSITORY", base)
+    return root / "benchmarks" / "results", hits
+
+
+def test_read_result_downloads_once_without_a_repository(no_repository, cache):
+    served, hits = no_repository
+    (served / "r.json").write_text('{"loss": 1.5}')
+    assert results.read_result("r.json") == {"loss": 1.5}
+    n = len(hits)
+    assert results.read_result("r.json") == {"loss": 1.5} and len(hits) == n, "the cached copy is used"
+    assert (cache / "results" / "r.json").is_file()
+
+
+def test_read_result_keeps_no_cut_off_or_missing_file(no_repository, cache, monkeypatch):
+    served, _ = no_repository
+    (served / "cut.json").write_text('{"loss": 1.')
+    for name in ("cut.json", "missing.json"):
+        with pytest.raises(data.DownloadError, match=f"could not download .*{name}.*save it as"):
+            results.read_result(name)
+    assert not list((cache / "results").iterdir())
+    monkeypatch.delenv("COURSE_REPOSITORY")
+    with pytest.raises(data.DownloadError, match="set-up\\) cell"):
+        results.read_result("r.json")
 
 
 # ---- plotting ----------------------------------------------------------------------------------
