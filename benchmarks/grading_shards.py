@@ -12,7 +12,8 @@ and checks that every student is graded with the expected score. Prints wall sec
 notebook, the graders' CPU seconds (children included) and the CPU-seconds the whole machine was busy
 (the sandboxed kernels are not the graders' children), and writes benchmarks/results/grading_shards.json.
 
-The committed results: 300 students on the 2-core CI machine, otherwise idle, with a private
+The committed results: 300 students on the 2-core CI machine (nothing else running, bar a few seconds
+of unit tests during the one-grader run), with a private
 PostgreSQL 15 server on 127.0.0.1 (started as tests/pg_server.py starts one), --jobs 1 per grader.
 """
 from __future__ import annotations

@@ -34,7 +34,8 @@ def offline() -> bool:
     return os.environ.get("COURSE_OFFLINE", "").strip().lower() in ("1", "true", "yes")
 
 
-def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20, algorithm: str = "sha256") -> str:
+def file_digest(path: str | os.PathLike, algorithm: str = "sha256", chunk: int = 1 << 20) -> str:
+    """The hex digest of a file (sha256, or md5 where that is all a publisher gives), read in chunks."""
     digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         while block := f.read(chunk):
@@ -53,7 +54,7 @@ def download(url: str, sha256: str | None = None, filename: str | None = None, t
     expected = (sha256 or md5).lower()
 
     def checksum(path):
-        return sha256_of(path, algorithm=algorithm)
+        return file_digest(path, algorithm)
 
     name = filename or Path(urlparse(url).path).name
     if not name:

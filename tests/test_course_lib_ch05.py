@@ -12,6 +12,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from course_lib import chardata
+from course_lib.data import file_digest
 from course_lib.gpt import GPT, GPTConfig, surprisal
 
 SMALL = dict(block_size=16, vocab_size=23, n_layer=2, n_head=2, n_embd=16)
@@ -257,6 +258,6 @@ def test_tiny_shakespeare_goes_through_the_checksummed_cache(tmp_path, monkeypat
         chardata.tiny_shakespeare_path()
     fake = tmp_path / "corpus.txt"
     fake.write_text("not shakespeare")
-    monkeypatch.setattr(chardata, "TINY_SHAKESPEARE_SHA256", __import__("course_lib.data", fromlist=["x"]).sha256_of(fake))
+    monkeypatch.setattr(chardata, "TINY_SHAKESPEARE_SHA256", file_digest(fake))
     fake.rename(tmp_path / "tinyshakespeare.txt")
     assert chardata.tiny_shakespeare_path().read_text() == "not shakespeare"
