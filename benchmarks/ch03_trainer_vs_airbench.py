@@ -37,7 +37,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from course_lib import cifar10
-from course_lib.cifar_trainer import CifarNet, train, whitening_filters
+from course_lib.cifar_trainer import CifarNet, identity_conv, train, whitening_filters
 from course_lib.loader import DeviceLoader
 
 RESULTS = Path(__file__).parent / "results" / "ch03_trainer_vs_airbench.json"
@@ -50,13 +50,6 @@ AIRBENCH_PUBLISHED = {"pflops": 0.36, "a100_seconds": 3.83, "accuracy": 0.9401}
 
 # ---- the port -------------------------------------------------------------------------------------
 
-def _identity_conv(c_in, c_out, k=3):
-    conv = nn.Conv2d(c_in, c_out, k, padding="same", bias=False)
-    with torch.no_grad():
-        nn.init.dirac_(conv.weight[:c_in])          # an implicit residual: first channels pass through
-    return conv
-
-
 def _frozen_scale_bn(c):
     bn = nn.BatchNorm2d(c, eps=1e-12, momentum=1 - 0.6)
     bn.weight.requires_grad_(False)
@@ -66,8 +59,8 @@ def _frozen_scale_bn(c):
 class _Group(nn.Module):
     def __init__(self, c_in, c_out):
         super().__init__()
-        self.conv1, self.pool, self.norm1 = _identity_conv(c_in, c_out), nn.MaxPool2d(2), _frozen_scale_bn(c_out)
-        self.conv2, self.norm2 = _identity_conv(c_out, c_out), _frozen_scale_bn(c_out)
+        self.conv1, self.pool, self.norm1 = identity_conv(c_in, c_out), nn.MaxPool2d(2), _frozen_scale_bn(c_out)
+        self.conv2, self.norm2 = identity_conv(c_out, c_out), _frozen_scale_bn(c_out)
 
     def forward(self, x):
         x = F.gelu(self.norm1(self.pool(self.conv1(x))))
