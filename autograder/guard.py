@@ -78,6 +78,11 @@ def _is_class(value) -> bool:
     return issubclass(type(value), type)
 
 
+def _class_module(cls) -> str:
+    """A class's __module__, read past any metaclass property that could fake it."""
+    return type.__dict__["__module__"].__get__(cls)
+
+
 def _watched(value) -> bool:
     """Entries worth guarding: code and namespaces, not data (data changes legitimately)."""
     return callable(value) or _is_module(value) or issubclass(type(value), (staticmethod, classmethod, property))
@@ -203,7 +208,7 @@ class Guard:
                 if func is not None and _root(func.__module__) in PROTECTED_ROOTS:
                     self.functions.append((f"{name}.{key}", func, state))
                 if _is_class(value) and id(value) not in self._seen_classes \
-                        and _root(type.__dict__["__module__"].__get__(value)) in PROTECTED_ROOTS:
+                        and _root(_class_module(value)) in PROTECTED_ROOTS:
                     self._seen_classes.add(id(value))
                     entries = {k: v for k, v in vars(value).items() if _watched(v)}
                     self.class_entries.append([f"{name}.{key}", value, entries, len(vars(value))])
@@ -332,7 +337,7 @@ class Guard:
             for key, value in entries.items():
                 now = current.get(key, _MISSING)
                 if now is not value:
-                    if self._library_change(now, value, fresh, owner=type.__dict__["__module__"].__get__(cls)):
+                    if self._library_change(now, value, fresh, owner=_class_module(cls)):
                         entries[key] = now
                         continue
                     try:
@@ -345,7 +350,7 @@ class Guard:
                 for key in [k for k, v in current.items() if k not in entries and _watched(v)]:
                     # A new entry hides what the class inherited (torch hooks AdamW.step, which is Adam's).
                     inherited = next((vars(base)[key] for base in mro[1:] if key in vars(base)), _MISSING)
-                    if self._library_change(current[key], inherited, fresh, owner=type.__dict__["__module__"].__get__(cls)):
+                    if self._library_change(current[key], inherited, fresh, owner=_class_module(cls)):
                         entries[key] = current[key]
                         continue
                     try:
