@@ -9,7 +9,8 @@ Introduced in chapter 0 (set-up and tensors); used from chapter 3 on (CIFAR-10, 
   right checksum is used as is: no network.
 - COURSE_OFFLINE=1 forbids the network: a missing file is an error that says where to put it.
 - A download is written to a temporary file and moved into place only once its checksum matches,
-  so an interrupted or corrupted download never poisons the cache.
+  so an interrupted or corrupted download never poisons the cache. `fetch` does that part for any
+  check; course_lib.results uses it for committed results, which have no fixed checksum.
 """
 from __future__ import annotations
 
@@ -74,18 +75,29 @@ def download(url: str, sha256: str | None = None, filename: str | None = None, t
             f"save it as {target} (or point COURSE_DATA_DIR at the folder that holds it)."
         )
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=name + ".", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as tmp, urllib.request.urlopen(url, timeout=timeout) as response:
-            shutil.copyfileobj(response, tmp)
-        got = checksum(tmp_name)
+    def verify(part: str) -> None:
+        got = checksum(part)
         if got != expected:
             raise DownloadError(
                 f"checksum mismatch for {url}: got {algorithm} {got}, expected {expected}. The file may be "
                 f"truncated or changed upstream; nothing was written to {target}. Try again, or put "
                 f"a good copy at {target}."
             )
+
+    fetch(url, target, verify, timeout)
+    return target
+
+
+def fetch(url: str, target: Path, verify, timeout: float = 60.0) -> None:
+    """Download `url` to `target` through a temporary file beside it, kept only if `verify(path of the
+    temporary file)` returns (it raises DownloadError otherwise): an interrupted or bad download never
+    leaves a file behind. The one place course code opens a URL."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=target.name + ".", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as tmp, urllib.request.urlopen(url, timeout=timeout) as response:
+            shutil.copyfileobj(response, tmp)
+        verify(tmp_name)
         os.replace(tmp_name, target)
     except DownloadError:
         raise
@@ -97,4 +109,3 @@ def download(url: str, sha256: str | None = None, filename: str | None = None, t
     finally:
         if os.path.exists(tmp_name):
             os.remove(tmp_name)
-    return target

@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
-import urllib.request
 from pathlib import Path
 
-from .data import DownloadError, cache_dir, offline
+from .data import DownloadError, cache_dir, fetch, offline
 
 RESULTS = Path("benchmarks") / "results"
 
@@ -60,19 +57,16 @@ def result_path(name: str) -> Path:
             f"and no copy of the repository is at hand. Run the notebook's first (set-up) cell, which names "
             f"the repository, or put the file at {target}" + (" (COURSE_OFFLINE is set)." if offline() else "."))
     url = raw_url(repository, name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, part = tempfile.mkstemp(prefix=name + ".", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-            shutil.copyfileobj(response, out)
+
+    def verify(part: str) -> None:
         if name.endswith(".json"):
-            json.loads(Path(part).read_text(encoding="utf-8"))   # a whole JSON file, not a cut-off one
-        os.replace(part, target)
-    except Exception as exc:
-        raise DownloadError(f"could not download {url}: {exc}. Download it yourself and save it as {target}.") from exc
-    finally:
-        if os.path.exists(part):
-            os.remove(part)
+            try:
+                json.loads(Path(part).read_text(encoding="utf-8"))
+            except ValueError as exc:
+                raise DownloadError(f"could not download {url}: it is not a whole JSON file ({exc}). Try again, "
+                                    f"or download it yourself and save it as {target}.") from exc
+
+    fetch(url, target, verify)
     return target
 
 
