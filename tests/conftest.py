@@ -37,6 +37,16 @@ def require_program(name: str, apt_package: str) -> str:
     pytest.skip("MISSING SYSTEM PACKAGE: " + message)
 
 
+def require_sandbox() -> None:
+    """The grader's bubblewrap sandbox, installed and able to create namespaces here."""
+    from autograder.sandbox import bwrap_available
+
+    require_program("bwrap", "bubblewrap")
+    if not bwrap_available():
+        message = "bubblewrap is installed but cannot create namespaces on this machine"
+        pytest.fail(message) if IN_CI else pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO

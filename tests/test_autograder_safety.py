@@ -18,8 +18,7 @@ import nbformat
 import pytest
 
 from autograder import NOTEBOOKS, REPO, SOLUTIONS, assignments
-from autograder.sandbox import bwrap_available
-from conftest import IN_CI, require_program
+from conftest import require_sandbox
 from test_grading import hidden_lines
 
 pytestmark = pytest.mark.slow   # grades whole notebooks / drives a browser: `make test-fast` skips it
@@ -95,10 +94,7 @@ class Canary(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
-    require_program("bwrap", "bubblewrap")
-    if not bwrap_available():
-        message = "bubblewrap is installed but cannot create namespaces on this machine"
-        pytest.fail(message) if IN_CI else pytest.skip(message)
+    require_sandbox()
     tmp = tmp_path_factory.mktemp("safety")
     subs, out, course = tmp / "subs", tmp / "out", tmp / "course"
     subs.mkdir()

@@ -17,8 +17,7 @@ import pytest
 from autograder import NOTEBOOKS, SOLUTIONS
 from autograder.execute import cell_names, parse_grader_log, release_imports
 from autograder.grade import Options, grade
-from autograder.sandbox import bwrap_available
-from conftest import IN_CI, require_program
+from conftest import require_sandbox
 
 pytestmark = pytest.mark.slow
 
@@ -279,10 +278,7 @@ def notebooks():
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    require_program("bwrap", "bubblewrap")
-    if not bwrap_available():
-        message = "bubblewrap is installed but cannot create namespaces on this machine"
-        pytest.fail(message) if IN_CI else pytest.skip(message)
+    require_sandbox()
     tmp = tmp_path_factory.mktemp("tricks")
     subs = tmp / "subs"
     subs.mkdir()
