@@ -6,6 +6,20 @@ Each helper raises AssertionError with a message that names the quantity, says w
 and what came instead, e.g. "dL/dw: expected shape (2, 1), got (2,)". They never print, because
 nbgrader scores a test cell that writes to stderr as 0. assert_written_by_hand checks that an
 exercise does not hand its work to the library function it is meant to reproduce.
+
+Where the tests run. In the student's Jupyter or Colab a test cell runs beside the student's code.
+When graded, it runs in a trusted process outside the student's kernel (see autograder/): names the
+student's cells define come back as plain data (numbers, strings, None, arrays, tensors, and lists,
+tuples and dicts of these: COPIES, detached from any autograd graph) or as handles whose calls,
+attributes and operators are forwarded to the kernel. Arguments a test passes to student code
+travel there by value. So a test cell that must work in both places:
+- compares plain data only (the helpers below), never trusts an object's own __eq__ or isinstance;
+- never passes a function, lambda or class that a test cell defines into student code (hidden-test
+  code must not reach the student's process), only data, course_lib objects and the student's own;
+- wraps in `student_side(obj)` any object the student's code must change in place, backpropagate
+  through, or keep between calls (parameters, models, optimisers, buffers), then reads it back;
+- takes gradients through student code with `grads_through`, and checks "by hand" with
+  `assert_written_by_hand`: both run in the student's process when graded.
 """
 from __future__ import annotations
 
@@ -81,6 +95,39 @@ def assert_own(obj, name: str | None = None) -> None:
             f"{name} comes from the module {module!r}; the graded version must be your own code, "
             f"defined in this notebook"
         )
+
+
+def student_side(obj):
+    """`obj` where the student's code runs. Here (Jupyter, Colab): `obj` itself. When graded: a handle to
+    a copy of `obj` made in the student's process, whose attributes, methods and operators are
+    forwarded there; reading a tensor or number through it gives a plain copy back."""
+    return obj
+
+
+def grads_through(fn, *inputs, grad_output=None):
+    """(output, grads): out = fn(*inputs) with every floating-point tensor input set to require
+    gradients, then the gradient of (out * grad_output).sum() (grad_output defaults to ones) with
+    respect to each input (None for inputs that are not floating-point tensors, zeros for unused
+    ones). Returns plain tensors; runs in the student's process when graded."""
+    leaves = [x.detach().clone().requires_grad_(True) if isinstance(x, torch.Tensor) and x.is_floating_point()
+              else x for x in inputs]
+    out = fn(*leaves)
+    if not isinstance(out, torch.Tensor):
+        raise AssertionError(f"expected a tensor back, got {type(out).__name__}")
+    if not out.requires_grad:
+        raise AssertionError("the result does not depend on the inputs through torch operations "
+                             "(its requires_grad is False): was it computed with numpy, .item() or .detach()?")
+    weights = torch.ones_like(out) if grad_output is None else grad_output
+    needs = [x for x in leaves if isinstance(x, torch.Tensor) and x.requires_grad]
+    found = iter(torch.autograd.grad((out * weights).sum(), needs, allow_unused=True))
+    grads = []
+    for x in leaves:
+        if isinstance(x, torch.Tensor) and x.requires_grad:
+            g = next(found)
+            grads.append(torch.zeros_like(x) if g is None else g.detach())
+        else:
+            grads.append(None)
+    return out.detach(), tuple(grads)
 
 
 def raises_not_implemented(fn, *args, **kwargs) -> bool:
