@@ -19,7 +19,11 @@ travel there by value. So a test cell that must work in both places:
 - wraps in `student_side(obj)` any object the student's code must change in place, backpropagate
   through, or keep between calls (parameters, models, optimisers, buffers), then reads it back;
 - takes gradients through student code with `grads_through`, and checks "by hand" with
-  `assert_written_by_hand`: both run in the student's process when graded.
+  `assert_written_by_hand`: both run in the student's process when graded;
+- runs anything that comes from the student as code (source text a part returns, say) only through
+  a course_lib function marked `@beside_student_code`, never with exec/eval in the test itself.
+Functions marked `@beside_student_code` run in the student's process when graded (their arguments
+go there by value or as handles, their result comes back as plain data); here they simply run.
 """
 from __future__ import annotations
 
@@ -97,6 +101,14 @@ def assert_own(obj, name: str | None = None) -> None:
         )
 
 
+def beside_student_code(fn):
+    """Mark a course_lib function that must run where the student's code runs (see the module
+    docstring). Here it changes nothing; the grader's trusted side sends calls of marked functions
+    to the student's kernel. A marked function's result must be plain data."""
+    fn.__beside_student_code__ = True
+    return fn
+
+
 def student_side(obj):
     """`obj` where the student's code runs. Here (Jupyter, Colab): `obj` itself. When graded: a handle to
     a copy of `obj` made in the student's process, whose attributes, methods and operators are
@@ -104,6 +116,7 @@ def student_side(obj):
     return obj
 
 
+@beside_student_code
 def grads_through(fn, *inputs, grad_output=None):
     """(output, grads): out = fn(*inputs) with every floating-point tensor input set to require
     gradients, then the gradient of (out * grad_output).sum() (grad_output defaults to ones) with
@@ -154,6 +167,7 @@ class _CallRecorder(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
+@beside_student_code
 def assert_written_by_hand(what: str, fn, *args, torch_functions=(), modules=(), **kwargs):
     """Call fn(*args, **kwargs) and fail if it used any of `torch_functions` (torch.nn modules that
     call them count too: nn.LayerNorm calls F.layer_norm) or any function defined in `modules`.
