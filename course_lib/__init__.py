@@ -22,6 +22,7 @@ One idea per module; each module's docstring names the chapter that introduces i
     loader         3     DeviceLoader: the whole set on the device, crop/flip there, ragged or dropped last batch
     noise_scale    3     gradient noise scale B_simple from two batch sizes (McCandlish et al. 2018)
     batch_sweep    3     steps_to_target, fit_steps_vs_batch: S(B) = S_min (1 + B_crit / B) (Shallue et al. 2018)
+    protocol       3     measured comparisons: per-seed summaries, Welch intervals, verdict words from intervals
     cifar_trainer  3     CifarNet (whitened, BatchNorm), lr_schedule, evaluate, train: the fast CIFAR-10 trainer
     transformer    4     the Transformer box by box: sinusoidal_positions, scaled_dot_product_attention,
                          causal_mask, padding_mask, MultiHeadAttention, LayerNorm, blocks, position_dependency
