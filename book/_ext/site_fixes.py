@@ -5,7 +5,8 @@
    book/_colab/<page>.ipynb (colab_notebooks.py); the theme would point Colab at the .md file,
    which Colab cannot open. Pages without code get no launch button.
 2. "Edit this page" on an exercise page edits its source in solutions/, not the generated
-   notebooks/ copy.
+   notebooks/ copy, where the tree has it (the instructors' repository; the students' one, written
+   by `make publish`, has none and keeps the link to its notebooks/).
 3. No duplicate inline scripts: sphinx-thebe registers its configuration script once per read
    phase, and a page that declares `const THEBE_JS_URL` twice throws a JavaScript error.
 4. No 1.5 MB icon script. pydata-sphinx-theme loads Font Awesome's JavaScript (every icon as SVG
@@ -89,7 +90,7 @@ def _fix_page(app, pagename, templatename, context, doctree):
             if colab:
                 kept.insert(0, colab)
             buttons[:] = kept
-        if pagename.startswith("notebooks/"):
+        if pagename.startswith("notebooks/") and (REPO / "solutions" / f"{pagename[len('notebooks/'):]}.ipynb").is_file():
             for group in buttons:
                 for b in group.get("buttons", []):
                     if b.get("label") == "source-edit-button":
