@@ -316,12 +316,14 @@ def test_every_page_stays_within_its_weight_budget(built_site, site_url, browser
     assert not over, "pages over their weight budget:\n" + "\n".join(over)
 
 
-def test_widget_scripts_only_on_pages_with_widgets(built_site):
+def test_widget_viewer_only_on_pages_with_widgets(built_site):
     for rel in html_pages(built_site):
         html = (built_site / rel).read_text()
         has_widgets = "application/vnd.jupyter.widget-state+json" in html
+        assert ("widget_viewer.js" in html) == has_widgets, \
+            f"{rel}: widget_viewer.js {'missing' if has_widgets else 'loaded without widgets'}"
         for script in ("embed-amd.js", "require.js"):
-            assert (script in html) == has_widgets, f"{rel}: {script} {'missing' if has_widgets else 'loaded without widgets'}"
+            assert script not in html, f"{rel}: loads {script} (the 4.4 MB widget manager); the site's viewer replaces it"
 
 
 # ---- what every chapter page promises --------------------------------------------------------------
