@@ -49,7 +49,7 @@ def test_two_axes_link_the_second_control_to_every_inner_stack():
 def test_frames_of_each_kind_and_clear_errors():
     fig = plt.figure(figsize=(1, 1))
     img = as_widget(fig, alt="an empty square")
-    assert isinstance(img, widgets.Image) and img.format == "svg+xml" and b"<svg" in img.value[:1000]
+    assert isinstance(img, widgets.Image) and img.format == "svg+xml" and b"<svg" in bytes(img.value)[:1000]
     assert img.tooltip == "an empty square"
     assert not plt.get_fignums(), "the figure should be closed once rendered"
     assert isinstance(as_widget(b"\x89PNG..."), widgets.Image)
