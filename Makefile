@@ -49,9 +49,10 @@ book: notebooks
 	@echo
 	@echo "The site is built: open file://$(abspath _build/html/index.html)"
 
-## ruff (rules in pyproject.toml)
+## ruff (rules in pyproject.toml); code lines of the book's pages fit the desktop column
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/python book/_ext/check_code_lines.py
 
 ## everything CI checks (run .ci/run first on a fresh machine: it installs the system packages)
 test: lint

@@ -2,9 +2,9 @@
 
 Introduced in chapter 0 (set-up and tensors).
 
-Phone first. On a 390-px phone a page's text column is 358 CSS px wide; a figure drawn
-COLUMN_IN = 5.2 inches wide (499 CSS px at 96 px to the inch) shrinks there to 72%, so its
-smallest text, the 10-pt tick labels (13.3 px), is still 9.6 px. On a desktop the same figure
+Phone first. On a 390-px phone a figure gets 342 CSS px (the text column less the figure's
+margins); a figure drawn COLUMN_IN = 5.2 inches wide (499 CSS px at 96 px to the inch) shrinks
+there to 69%, so its smallest text, the 10-pt tick labels (13.3 px), is still 9.1 px. On a desktop the same figure
 shows at full size. So: draw figures at most COLUMN_IN wide and put panels below each other,
 not side by side (`figsize=column_figsize(rows)`). The site's browser test measures every
 figure's text at 390 px (tests/test_site.py).
@@ -26,8 +26,8 @@ import io
 
 import matplotlib
 
-COLUMN_IN = 5.2          # widest figure, inches: 499 CSS px, shown at 72% in a phone's 358-px column
-PHONE_COLUMN_PX = 358    # the text column on a 390-px phone (pydata-sphinx-theme's padding)
+COLUMN_IN = 5.2          # widest figure, inches: 499 CSS px, shown at 69% on a phone
+PHONE_COLUMN_PX = 342    # what a figure gets on a 390-px phone (the theme's column less its margins)
 MIN_TEXT_PX = 9.0        # smallest text a reader should meet in a figure on that phone, in CSS px
 CSS_PX_PER_PT = 96 / 72
 

@@ -19,7 +19,13 @@
    The pybtex style "authoryear" (bibtex_default_style in _config.yml) is registered here.
 7. book/_static/site.css and site.js: the phone-width navigation fix, the hidden duplicate header
    search box, outputs and equations that fit (see those files).
-8. Lighter icons. The theme's stylesheet names all 1,900 Font Awesome icons and every page loads
+8. Figure, table and equation numbers per chapter: "Fig. 4.2" is chapter 4's second figure
+   (Sphinx counts through the whole book unless its toc is numbered, which would also number the
+   titles). A chapter's exercise page continues its chapter's count; other pages count alone.
+9. The intro's chapter table links every chapter in the toc; a row for a chapter not in this
+   build (being written on another branch) shows its title, "in preparation", and no link,
+   instead of failing the build. tests/test_site.py checks that the toc and the table agree.
+10. Lighter icons. The theme's stylesheet names all 1,900 Font Awesome icons and every page loads
    two 120-160 kB icon fonts for the dozen icons the site shows. After the build the stylesheet
    keeps the rules of the icons a page or script of the site names, and the fonts keep only their
    glyphs (fontTools), as WOFF: 274 kB of fonts become a few kB.
@@ -35,6 +41,9 @@ STATIC = HERE.parent / "_static"
 sys.path.insert(0, str(HERE))
 
 import pybtex.plugin  # noqa: E402
+from docutils import nodes  # noqa: E402
+from sphinx import addnodes  # noqa: E402
+from sphinx.transforms.post_transforms import SphinxPostTransform  # noqa: E402
 from colab_notebooks import REPO, author_year, notebook_path  # noqa: E402
 from pybtex.style.formatting.unsrt import Style as UnsrtStyle  # noqa: E402
 from pybtex.style.labels import BaseLabelStyle  # noqa: E402
@@ -58,6 +67,42 @@ pybtex.plugin.register_plugin("pybtex.style.formatting", "authoryear", AuthorYea
 ICON_RULE = re.compile(r"\.fa-([a-z0-9-]+)::?before")
 ICON_FONTS = ("fa-solid-900", "fa-regular-400", "fa-brands-400")
 ICON_SCRIPT = re.compile(r'[ \t]*<script defer src="[^"]*_static/scripts/fontawesome\.js[^"]*"></script>\n?')
+
+
+CHAPTER_DOC = re.compile(r"(?:book|notebooks)/ch(\d\d)/")
+
+
+def _number_per_chapter(app, env):
+    """Renumber env.toc_fignumbers (Sphinx's whole-book count) as (chapter, n) per chapter."""
+    by_chapter: dict[tuple, list] = {}
+    for docname, kinds in env.toc_fignumbers.items():
+        m = CHAPTER_DOC.match(docname)
+        chapter = (int(m.group(1)),) if m else ()
+        for figtype, numbers in kinds.items():
+            for node_id, number in numbers.items():
+                by_chapter.setdefault((chapter or (docname,), figtype), []).append((number, docname, node_id))
+    for (chapter, figtype), entries in by_chapter.items():
+        prefix = chapter if isinstance(chapter[0], int) else ()
+        for n, (_, docname, node_id) in enumerate(sorted(entries), start=1):
+            env.toc_fignumbers[docname][figtype][node_id] = (*prefix, n)
+    return []
+
+
+CHAPTER_PAGE = re.compile(r"book/ch\d\d/index")
+
+
+class ChaptersInPreparation(SphinxPostTransform):
+    """On the root page, a link to a chapter page this build lacks becomes its title, unlinked."""
+
+    default_priority = 5               # before myst-parser resolves (and warns about) the links
+
+    def run(self, **kwargs):
+        if self.env.docname != self.config.root_doc:
+            return
+        for node in list(self.document.findall(addnodes.pending_xref)):
+            target = node.get("reftarget", "")
+            if node.get("refdomain") == "doc" and CHAPTER_PAGE.fullmatch(target) and target not in self.env.all_docs:
+                node.replace_self([*node.children, nodes.emphasis(text=" (in preparation)")])
 
 
 def _config_inited(app, config):
@@ -175,6 +220,8 @@ def _trim_icons(app, exception):
 
 def setup(app):
     app.connect("config-inited", _config_inited)
+    app.add_post_transform(ChaptersInPreparation)
+    app.connect("env-get-updated", _number_per_chapter, priority=900)   # after Sphinx numbers the figures
     # After sphinx-book-theme's own handler (priority 500) has added the buttons.
     app.connect("html-page-context", _fix_page, priority=900)
     app.connect("build-finished", _drop_icon_script)

@@ -37,7 +37,7 @@
     // Inline math cannot wrap: a formula wider than its line becomes its own scrolling box.
     // (Measured afresh each time: while MathJax typesets, a formula sits in a zero-width box.)
     document.querySelectorAll(".bd-article mjx-container:not([display='true'])").forEach((m) => {
-      const column = m.closest("p, li, td, dd");
+      const column = m.closest("p, li, td, dd, h1, h2, h3, h4, h5, h6");
       if (!column || column.clientWidth < 100) return;
       m.classList.remove("sf-scroll");
       const r = m.getBoundingClientRect(), c = column.getBoundingClientRect();
