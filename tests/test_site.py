@@ -357,6 +357,131 @@ def test_widget_frames_are_sharp_legible_and_described(built_site, site_url, wid
         assert frames, f"pages {with_widgets} embed widgets but the viewer showed no frames"
 
 
+# ---- tables, figure numbers, search, the intro ------------------------------------------------------
+def text_table(text: str) -> list[str] | None:
+    """The lines of a printout laid out as a table, or None.
+
+    A table printout: at least three consecutive lines (a header and two rows) of three or more
+    fields, fields separated by runs of two or more spaces, where at least two field edges line
+    up (a field's start, or its end for right-aligned numbers, in the same column in every one of
+    those lines). Printed arrays and tensors ("[[1, 0],", "tensor(") are not tables."""
+    def starts(line):
+        if re.match(r"\s*(\[|\(|tensor\(|array\()", line):
+            return None
+        gaps = list(re.finditer(r"(?<=\S) {2,}(?=\S)", line))
+        if len(gaps) < 2:
+            return None
+        edges = {("start", m.end()) for m in gaps} | {("end", m.start()) for m in gaps}
+        return edges | {("end", len(line.rstrip()))}
+
+    lines = text.splitlines()
+    run: list[tuple[str, set]] = []
+    for line in lines + [""]:
+        cols = starts(line)
+        if cols is not None:
+            run.append((line, cols))
+            continue
+        if len(run) >= 3:
+            for i in range(len(run) - 2):
+                shared = set.intersection(*(c for _, c in run[i:i + 3]))
+                if len(shared) >= 2:
+                    return [line for line, _ in run]
+        run = []
+    return None
+
+
+def test_text_table_tells_a_printout_from_other_output():
+    table = ("model        params   loss\n"
+             "baseline       1024  2.310\n"
+             "ours           4096  1.870\n")
+    assert text_table(table)
+    assert not text_table("tensor([[1, 0, 0],\n        [1, 1, 0],\n        [1, 1, 1]])")
+    assert not text_table("loss 2.31  accuracy 0.10\nloss 1.20  accuracy 0.55\n")
+    assert not text_table("      python: 3.11.2\n       torch: 2.13.0\n      device: cpu\n")
+
+
+def test_result_tables_are_tables_not_printouts(built_site):
+    """A table of results is an HTML table (course_lib.tables.table): a monospace printout of
+    aligned columns wraps on a phone and loses its columns."""
+    problems = []
+    for rel in html_pages(built_site):
+        body = article(built_site, rel)
+        if body is None:
+            continue
+        for out in body.select(".cell_output pre, div.output pre"):
+            lines = text_table(out.get_text())
+            if lines:
+                problems.append(f"{rel}: a printout used as a table ({len(lines)} lines): {lines[0].strip()[:70]!r}")
+    report(problems, "printouts used as tables (course_lib.tables.table makes an HTML table)")
+
+
+def test_figures_are_numbered_per_chapter(built_site):
+    """Fig. 4.2 is chapter 4's second figure, on its page and wherever it is referenced."""
+    problems, seen = [], 0
+    for rel in html_pages(built_site):
+        m = re.match(r"(?:book|notebooks)/ch(\d\d)/", rel)
+        if not m:
+            continue
+        chapter, body = int(m.group(1)), article(built_site, rel)
+        numbers = [n.get_text(strip=True) for n in body.select("figcaption .caption-number")]
+        expected = [f"Fig. {chapter}.{k}" for k in range(1, len(numbers) + 1)]
+        if rel.startswith("book/") and numbers != expected:
+            problems.append(f"{rel}: figures numbered {numbers}, expected {expected}")
+        seen += len(numbers)
+        for ref in body.select("a span.std-numref"):
+            if not re.fullmatch(rf"Fig\. {chapter}\.\d+", ref.get_text(strip=True)) and "#fig-ch" in ref.parent.get("href", "") \
+                    and f"fig-ch{chapter:02d}" in ref.parent.get("href", ""):
+                problems.append(f"{rel}: a reference to its own figure reads {ref.get_text(strip=True)!r}")
+    report(problems, "figure numbers")
+    assert seen >= 8
+
+
+def test_search_snippets_show_no_raw_tex(built_site, site_url, page):
+    page.goto(f"{site_url}/search.html?q=gradient", wait_until="load")
+    page.wait_for_function("() => document.querySelectorAll('#search-results li p.context').length >= 3",
+                           timeout=30000)
+    page.wait_for_timeout(500)
+    snippets = page.eval_on_selector_all("#search-results li p.context", "els => els.map(e => e.textContent)")
+    raw = [s[:120] for s in snippets if re.search(r"\\[A-Za-z(\[]|\$\$", s)]
+    assert not raw, f"search snippets show raw TeX ({len(raw)} of {len(snippets)}): {raw[:3]}"
+    assert any(sym in " ".join(snippets) for sym in ("∂", "η", "ᵀ", "∑")), "no formula read in any snippet"
+
+
+def test_the_intro_table_and_the_toc_agree(built_site):
+    """Every chapter in _toc.yml has a row in the intro's chapter table, in order, linking its page
+    under its own title; a row without a link is a chapter not in this build (in preparation)."""
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
+    in_toc = [e["file"] for part in toc["parts"] for e in part["chapters"] if re.fullmatch(r"book/ch\d\d/index", e["file"])]
+    intro = BeautifulSoup((built_site / "book" / "intro.html").read_text(), "html.parser")
+    table = next(t for t in intro.select("article table") if "Chapter" in t.get_text())
+    rows, problems = [], []
+    for tr in table.select("tbody tr"):
+        first = tr.find("td")
+        m = re.match(r"\s*(\d+)\.\s*(.+?)(\s*\(in preparation\))?\s*$", first.get_text(" ", strip=True))
+        assert m, f"intro row {first.get_text(strip=True)!r}: expected 'N. Title'"
+        link = first.find("a")
+        rows.append((int(m.group(1)), m.group(2).strip(), link["href"] if link else None, bool(m.group(3))))
+    if [n for n, *_ in rows] != sorted(n for n, *_ in rows):
+        problems.append(f"rows not in chapter order: {[n for n, *_ in rows]}")
+    linked = {n: (title, href) for n, title, href, _ in rows if href}
+    for file in in_toc:
+        n = int(file[len("book/ch"):len("book/ch") + 2])
+        page = BeautifulSoup((built_site / f"{file}.html").read_text(), "html.parser")
+        title = re.sub(r"^\d+\.\s*", "", page.select_one("article h1").get_text(" ", strip=True).rstrip("#").strip())
+        if n not in linked:
+            problems.append(f"{file} is in the toc but the intro's table does not link it")
+            continue
+        if linked[n][1].split("#")[0] != f"ch{n:02d}/index.html":
+            problems.append(f"chapter {n}'s row links {linked[n][1]}")
+        if linked[n][0] != title:
+            problems.append(f"chapter {n}'s row says {linked[n][0]!r}, its page {title!r}")
+    for n, title, href, preparing in rows:
+        if not href and (f"book/ch{n:02d}/index" in in_toc or not preparing):
+            problems.append(f"chapter {n} ({title}) has no link although its page is in the toc")
+    report(problems, "the intro's chapter table and _toc.yml disagree")
+    assert not re.search(r"Chapters \d+ to \d+ are ready", intro.get_text()), "the intro still says which chapters are ready"
+
+
 # ---- what every chapter page promises --------------------------------------------------------------
 def test_chapter_pages_open_with_objectives_link_notation_and_end_with_check_yourself(built_site):
     pages = chapter_pages(built_site)
