@@ -32,6 +32,7 @@
 """
 from __future__ import annotations
 
+import posixpath
 import re
 import sys
 from pathlib import Path
@@ -100,8 +101,13 @@ class ChaptersInPreparation(SphinxPostTransform):
         if self.env.docname != self.config.root_doc:
             return
         for node in list(self.document.findall(addnodes.pending_xref)):
-            target = node.get("reftarget", "")
-            if node.get("refdomain") == "doc" and CHAPTER_PAGE.fullmatch(target) and target not in self.env.all_docs:
+            if node.get("reftype") != "myst":
+                continue
+            target = node.get("reftarget", "")      # a docname, or a path myst found no file for
+            if node.get("refdomain") != "doc":
+                target = posixpath.normpath(posixpath.join(posixpath.dirname(self.env.docname), target))
+                target = target.removesuffix(".md")
+            if CHAPTER_PAGE.fullmatch(target) and target not in self.env.all_docs:
                 node.replace_self([*node.children, nodes.emphasis(text=" (in preparation)")])
 
 
