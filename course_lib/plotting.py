@@ -72,6 +72,10 @@ def column_figsize(rows: float = 1, row_height: float = 3.0) -> tuple[float, flo
 
 def use_course_style() -> None:
     """Apply the course's matplotlib defaults (idempotent); in IPython, show Figures as SVG."""
+    # Load Jupyter's inline backend first: once loaded (matplotlib loads it lazily, at the first
+    # figure) it resets the figure formats and some rcParams.
+    if "inline" in str(matplotlib.rcParams._get("backend")):
+        import matplotlib_inline.backend_inline  # noqa: F401
     matplotlib.rcParams.update(COURSE_STYLE)
     _show_figures_as_svg()
 
@@ -84,7 +88,6 @@ def _show_figures_as_svg() -> None:
     shell = get_ipython()
     if shell is None:
         return
-    import matplotlib.pyplot  # noqa: F401  (sets up the inline backend first, which resets formats)
     from matplotlib.figure import Figure
 
     formatters = shell.display_formatter.formatters
