@@ -25,6 +25,9 @@
 9. The intro's chapter table links every chapter in the toc; a row for a chapter not in this
    build (being written on another branch) shows its title, "in preparation", and no link,
    instead of failing the build. tests/test_site.py checks that the toc and the table agree.
+11. No search index on pages that do not search: pydata-sphinx-theme loads searchtools.js and the
+   whole searchindex.js (78 kB, growing with every chapter) on every page, for a search-as-you-type
+   box this site does not turn on; the search page keeps them.
 10. Lighter icons. The theme's stylesheet names all 1,900 Font Awesome icons and every page loads
    two 120-160 kB icon fonts for the dozen icons the site shows. After the build the stylesheet
    keeps the rules of the icons a page or script of the site names, and the fonts keep only their
@@ -161,14 +164,22 @@ def _fix_page(app, pagename, templatename, context, doctree):
         context["script_files"] = unique
 
 
+SEARCH_SCRIPTS = re.compile(r'[ \t]*<script src="[^"]*(?:_static/searchtools\.js|_static/language_data\.js|'
+                            r'searchindex\.js)"></script>\n?')
+
+
 def _drop_icon_script(app, exception):
     if exception or app.builder.format != "html":
         return
     out = Path(app.outdir)
+    search_as_you_type = app.config.html_theme_options.get("search_as_you_type", False)
     for page in out.rglob("*.html"):
         text = page.read_text(encoding="utf-8")
-        if "fontawesome.js" in text:
-            page.write_text(ICON_SCRIPT.sub("", text), encoding="utf-8")
+        lighter = ICON_SCRIPT.sub("", text)
+        if page.name != "search.html" and not search_as_you_type:
+            lighter = SEARCH_SCRIPTS.sub("", lighter)
+        if lighter != text:
+            page.write_text(lighter, encoding="utf-8")
     for leftover in (out / "_static" / "scripts").glob("fontawesome.js*"):
         leftover.unlink()
 
