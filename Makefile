@@ -55,9 +55,10 @@ publish: $(STAMP)
 	@test -n "$(DEST)" || { echo "make publish: say where, e.g. make publish DEST=../dl-course-students"; exit 2; }
 	$(BIN)/python -m autograder publish "$(DEST)"
 
-## ruff (rules in pyproject.toml)
+## ruff (rules in pyproject.toml); code lines of the book's pages fit the desktop column
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/python book/_ext/check_code_lines.py
 
 ## everything CI checks (run .ci/run first on a fresh machine: it installs the system packages)
 test: lint

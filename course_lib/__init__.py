@@ -9,7 +9,9 @@ One idea per module; each module's docstring names the chapter that introduces i
     data           0     download: the one way course code fetches files (checksummed, cached;
                          COURSE_OFFLINE, COURSE_DATA_DIR)
     datasets       1     small data sets that need no download: load_iris, train_test_split, make_moons
-    plotting       0     use_course_style
+    plotting       0     use_course_style (phone-legible figures, SVG in Jupyter), PALETTE, legend_below,
+                         check_figure
+    tables         2     table: result rows as a Markdown table (an HTML table on the site)
     gradcheck      1     numeric_grad, relative_error
     testing        0     assert_shape, assert_close, assert_own, assert_written_by_hand (test helpers with
                          teaching messages)
