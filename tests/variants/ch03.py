@@ -675,6 +675,27 @@ def fit_critical_batch(batch_sizes, steps):
     slope, intercept = np.polyfit(1.0 / np.asarray(batch_sizes, dtype=float), s, 1, w=1 / s)   # relative error
     return float(intercept), float(slope / intercept)
 '''
+_FIT_RIGHT_LBFGS = '''
+def fit_critical_batch(batch_sizes, steps):
+    """Nonlinear least squares on relative error, S_min and B_crit directly (their logs keep them positive)."""
+    B = torch.tensor([float(b) for b in batch_sizes], dtype=torch.float64)
+    S = torch.tensor([float(s) for s in steps], dtype=torch.float64)
+    if len(B) < 2:
+        raise ValueError("need at least two points")
+    log_smin = torch.tensor(float(S.min().log()), dtype=torch.float64, requires_grad=True)
+    log_bcrit = torch.tensor(float(B.median().log()), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([log_smin, log_bcrit], max_iter=500, tolerance_grad=1e-12, tolerance_change=1e-15,
+                            line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = (((S - log_smin.exp() * (1 + log_bcrit.exp() / B)) / S) ** 2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return log_smin.exp().item(), log_bcrit.exp().item()
+'''
 _FIT_IN_PLACE = '''
 import numpy as np
 
@@ -700,7 +721,8 @@ RIGHT = {
             _SGD.format(body=_SGD_RIGHT_COPY)],
     "b_simple": [_BS_RIGHT_PER_DRAW, _BS_RIGHT_TENSOR, _BS_RIGHT_FLOAT32, _BS_RIGHT_NUMPY],
     "scaled_lr": [_LR_RIGHT_MINMAX, _LR_RIGHT_IF],
-    "fit_critical_batch": [_FIT_RIGHT_RELATIVE, _FIT_RIGHT_POLYFIT, _FIT_RIGHT_NORMAL_EQ, _FIT_RIGHT_POLYFIT_W],
+    "fit_critical_batch": [_FIT_RIGHT_RELATIVE, _FIT_RIGHT_POLYFIT, _FIT_RIGHT_NORMAL_EQ, _FIT_RIGHT_POLYFIT_W,
+                           _FIT_RIGHT_LBFGS],
 }
 
 WRONG = {
