@@ -82,6 +82,8 @@ class BM25:
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
         s = self.scores(query)
-        k = min(k, self.n_docs)
-        ids = np.lexsort((np.arange(self.n_docs), -s))[:k]
+        if k == 1:
+            ids = np.array([int(np.argmax(s))])          # the first of the best: the lower id
+        else:
+            ids = np.lexsort((np.arange(self.n_docs), -s))[:min(k, self.n_docs)]
         return s[ids], ids

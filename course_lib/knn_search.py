@@ -19,7 +19,10 @@ METRICS = ("l2", "cosine")
 
 
 def _as_float_tensor(name: str, x) -> torch.Tensor:
-    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+    if not isinstance(x, torch.Tensor):
+        x = np.asarray(x)
+        x = x if x.flags.writeable else x.copy()           # torch wants writable memory (a memmap is not)
+    t = torch.as_tensor(x)
     if t.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array (rows of vectors), got shape {tuple(t.shape)}")
     return t.float()
