@@ -50,6 +50,8 @@ class ExactIndex:
 
     def __init__(self, keys):
         self.keys = np.ascontiguousarray(keys, dtype=np.float32)
+        if not self.keys.flags.writeable:           # a memmap: copy once, not at every search
+            self.keys = self.keys.copy()
         self.train_seconds = 0.0
 
     @property
