@@ -15,7 +15,7 @@ the held-out text, found once. Then:
 - cost: characters generated per CPU-second with and without the lookup (faiss and exact search),
   side by side, alternating, one thread; and samples from the same seed.
 
-    nice -n 5 .venv/bin/python benchmarks/ch06_knnlm.py [--data PATH]
+    nice -n 5 .venv/bin/python benchmarks/ch06_knnlm.py [--data PATH] [--generation-only]
 """
 from __future__ import annotations
 
@@ -118,10 +118,21 @@ def generation_speed(model, store, index, setting, tok, rounds=3, tokens=40):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--data", default="/work/shared/data/tinyshakespeare/input.txt")
+    p.add_argument("--generation-only", action="store_true",
+                   help="measure only the cost per generated character again, into the existing results")
     args = p.parse_args()
     torch.set_num_threads(1)
     faiss.omp_set_num_threads(1)
     tok, text, spans = corpus(args.data)
+    if args.generation_only:
+        result = json.loads(RESULTS.read_text())
+        store = datastore(MODEL_SEED, tok, text, spans)
+        index = build_index(np.ascontiguousarray(store.keys), "ivf", nlist=NLIST, nprobe=NPROBE,
+                            train_size=40 * NLIST)
+        result["generation"], _ = generation_speed(load_model(MODEL_SEED), store, index, result["setting"], tok)
+        RESULTS.write_text(json.dumps(result, indent=1, default=float))
+        print(result["generation"])
+        return
     train_names = set(NAME_LINE.findall(text, *spans["train"]))
     classes, who = char_classes(text, spans, train_names), speaker_names(text, spans)
 
