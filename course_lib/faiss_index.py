@@ -52,6 +52,7 @@ class ExactIndex:
         self.keys = np.ascontiguousarray(keys, dtype=np.float32)
         if not self.keys.flags.writeable:           # a memmap: copy once, not at every search
             self.keys = self.keys.copy()
+        self.keys_sq = (self.keys.astype(np.float64) ** 2).sum(1).astype(np.float32)   # once, not per query
         self.train_seconds = 0.0
 
     @property
@@ -63,7 +64,7 @@ class ExactIndex:
         return self.keys.nbytes / max(1, self.ntotal)
 
     def search(self, queries, k: int):
-        d, i = exact_search(queries, self.keys, k)
+        d, i = exact_search(queries, self.keys, k, keys_sq=self.keys_sq)
         return d.numpy(), i.numpy()
 
 

@@ -50,11 +50,13 @@ def check_search_inputs(queries, keys, k: int) -> tuple[torch.Tensor, torch.Tens
 
 
 @torch.no_grad()
-def exact_search(queries, keys, k: int, metric: str = "l2", batch_size: int = 64):
+def exact_search(queries, keys, k: int, metric: str = "l2", batch_size: int = 64, keys_sq=None):
     """(scores, ids), each (n_q, k), nearest first.
 
     metric "l2": scores are squared L2 distances, ascending. metric "cosine": cosine similarities,
-    descending. Ties go to the lower id (the order of torch.topk on CPU is not promised for ties).
+    descending. Among equal distances torch.topk picks any. keys_sq: the keys' squared norms (N,),
+    when the caller keeps them: an index searched one query at a time should not recompute a million
+    norms for every query.
     """
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
@@ -62,7 +64,7 @@ def exact_search(queries, keys, k: int, metric: str = "l2", batch_size: int = 64
     if metric == "cosine":
         q = q / q.norm(dim=1, keepdim=True).clamp_min(1e-12)
         x = x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    x_sq = (x * x).sum(1)                                                   # (N,)
+    x_sq = (x * x).sum(1) if keys_sq is None or metric != "l2" else torch.as_tensor(keys_sq)   # (N,)
     scores, ids = [], []
     for start in range(0, q.shape[0], batch_size):
         qb = q[start:start + batch_size]                                    # (b, C)
