@@ -31,6 +31,10 @@ One idea per module; each module's docstring names the chapter that introduces i
     gpt            5     GPTConfig, GPT (nanoGPT's / GPT-2's parameter layout, HF loader), surprisal
     gpt_train      5     train, TrainConfig, lr_at, peak_flops, mfu; `python -m course_lib.gpt_train`
                          (bf16/fp16 autocast, fused AdamW, torch.compile, resume, DDP under torchrun)
+    tensor         7     Tensor (tinygrad's API): four op kinds, gradient rules over them, everything else derived
+    lazy           7     LazyBuffer graph, View, create_schedule (fusion), generated C kernels (numpy fallback)
+    charmlp        7     a character-level MLP for any tinygrad- or torch-style Tensor: init, windows, loss, SGD step
+    kernelcheck    7     run_kernel_source: run an exercise's generated kernel source beside student code
 
 `import course_lib` is cheap: the names in __all__ load their module (and torch) on first use, so
 the scalar engine runs without importing torch at all.

@@ -689,8 +689,27 @@ def run_schedule(kernels) -> None:
             k.out.op, k.out.src = "BUFFER", ()
 
 
+def unviewed(node: LazyBuffer) -> LazyBuffer:
+    """The computed node below a chain of reshapes and detaches: realizing it realizes them too, as
+    numpy views of its array (a reshape of a contiguous array copies nothing)."""
+    while node.realized is None and node.op in ("RESHAPE", "DETACH"):
+        src = node.src[0]
+        if src.realized is None and src.op not in UNARY + BINARY + REDUCE + ("RESHAPE", "DETACH"):
+            break
+        node = src
+    return node
+
+
 def realize(outs) -> None:
-    run_schedule(create_schedule(outs))
+    """Compute the LazyBuffers `outs`. An output that only reshapes (or detaches) a computed value
+    is that value's array, viewed: no kernel copies it."""
+    bases = [unviewed(o) for o in outs]
+    run_schedule(create_schedule(bases))
+    for out, base in zip(outs, bases):
+        if out.realized is None:
+            out.realized = base.realized.reshape(out.shape)
+        if out.op == "DETACH":
+            out.op, out.src = "BUFFER", ()
 
 
 __all__ = ["LazyBuffer", "View", "Kernel", "create_schedule", "print_schedule", "run_schedule", "realize",

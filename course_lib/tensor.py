@@ -168,7 +168,7 @@ class Tensor:
 
     def schedule(self, *others: Tensor, fuse: bool = True) -> list:
         """The kernels realize() would run, without running them (course_lib.lazy.Kernel)."""
-        return lazy.create_schedule([t.lazydata for t in (self, *others)], fuse=fuse)
+        return lazy.create_schedule([lazy.unviewed(t.lazydata) for t in (self, *others)], fuse=fuse)
 
     def numpy(self) -> np.ndarray:
         return self.realize().lazydata.realized.copy()
