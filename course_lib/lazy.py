@@ -490,35 +490,34 @@ def _out_view(kernel: Kernel) -> View:
     return View(kernel.shape, tuple(0 if a in kernel.axes else st for a, st in enumerate(strides)))
 
 
-def render_c(kernel: Kernel, name: str) -> str:
-    """The kernel as a C function: a loop nest whose body is one line per instruction. A reduce
-    whose axes are the innermost loops accumulates in a register; otherwise into `out` itself."""
+def _kernel_lines(kernel: Kernel, out: str, bufs: list[str], outer: tuple[int, str] | None = None) -> list[str]:
+    """The C statements of one kernel: its loop nest (without the loop over axis outer[0], whose index
+    is the variable outer[1], when the kernel shares that loop with others) and its body."""
     names = [f"i{a}" if s != 1 else "0" for a, s in enumerate(kernel.shape)]
-    out_t = _C_TYPES[str(kernel.out.dtype)]
-    args = [f"{out_t}* restrict out"] + [f"const {_C_TYPES[str(b.dtype)]}* restrict b{i}"
-                                         for i, b in enumerate(kernel.bufs)]
-    lines = [f"void {name}({', '.join(args)}) {{"]
     order = loop_order(kernel)
+    if outer is not None:
+        names[outer[0]] = outer[1]
+        order = [a for a in order if a != outer[0]]
+    out_t = _C_TYPES[_NAME[kernel.out.dtype]]
     inner = [a for a in order if a in kernel.axes]
     in_register = kernel.reduce is not None and order[len(order) - len(inner):] == inner
     out_index, _ = _index(_out_view(kernel), names)
-    init = "0" if kernel.reduce == "SUM" else c_literal(_lowest(kernel.out.dtype), str(kernel.out.dtype))
+    init = "0" if kernel.reduce == "SUM" else c_literal(_lowest(kernel.out.dtype), _NAME[kernel.out.dtype])
+    lines, indent = [], ""
     if kernel.reduce and not in_register:
-        lines.append(f"  for (int64_t i = 0; i < {math.prod(kernel.out.shape)}; i++) out[i] = {init};")
-    indent = "  "
+        lines.append(f"for (int64_t i = 0; i < {math.prod(kernel.out.shape)}; i++) {out}[i] = {init};")
     for axis in order:
-        if in_register and axis == (inner or [None])[0]:
+        if in_register and axis == inner[0]:
             lines.append(f"{indent}{out_t} acc = {init};")
         lines.append(f"{indent}for (int64_t i{axis} = 0; i{axis} < {kernel.shape[axis]}; i{axis}++) {{")
         indent += "  "
-    if in_register and not inner:                  # every reduced axis has size 1: nothing to loop over
+    if in_register and not inner:                  # no reduced axis left to loop over
         lines.append(f"{indent}{out_t} acc = {init};")
-        inner = [None]
     for i, (op, dtype, srcs, arg) in enumerate(kernel.code):
         ctype, v = _C_TYPES[dtype], [f"v{s}" for s in srcs]
         if op in ("LOAD", "CONST"):
             index, valid = _index(arg[1], names)
-            value = f"b{arg[0]}[{index}]" if op == "LOAD" else c_literal(arg[0], dtype)
+            value = f"{bufs[arg[0]]}[{index}]" if op == "LOAD" else c_literal(arg[0], dtype)
             expr = f"({valid}) ? {value} : 0" if valid else value
         elif op == "CAST":
             expr = f"({ctype})({v[0]}{' != 0' if dtype == 'bool' else ''})"
@@ -527,22 +526,94 @@ def render_c(kernel: Kernel, name: str) -> str:
         else:
             expr = _C_BINARY[op].format(*v)
         lines.append(f"{indent}{ctype} v{i} = {expr};")
-    last, acc = f"v{len(kernel.code) - 1}", "acc" if in_register else f"out[{out_index}]"
+    last, acc = f"v{len(kernel.code) - 1}", "acc" if in_register else f"{out}[{out_index}]"
     if kernel.reduce == "SUM":
         lines.append(f"{indent}{acc} += {last};")
     elif kernel.reduce == "AMAX":
         lines.append(f"{indent}{acc} = ({acc} > {last}) ? {acc} : {last};")
     else:
-        lines.append(f"{indent}out[{out_index}] = {last}{' != 0' if out_t == 'unsigned char' else ''};")
-    if inner == [None]:
-        lines.append(f"{indent}out[{out_index}] = acc;")
+        lines.append(f"{indent}{out}[{out_index}] = {last}{' != 0' if out_t == 'unsigned char' else ''};")
+    if in_register and not inner:
+        lines.append(f"{indent}{out}[{out_index}] = acc;")
     for axis in reversed(order):
         indent = indent[:-2]
         lines.append(f"{indent}}}")
-        if in_register and axis == inner[0]:
-            lines.append(f"{indent}out[{out_index}] = acc;")
-    lines.append("}")
-    return "\n".join(lines)
+        if in_register and inner and axis == inner[0]:
+            lines.append(f"{indent}{out}[{out_index}] = acc;")
+    return lines
+
+
+def render_c(kernel: Kernel, name: str) -> str:
+    """The kernel as a C function: a loop nest whose body is one line per instruction. A reduce
+    whose axes are the innermost loops accumulates in a register; otherwise into `out` itself."""
+    args = [f"{_C_TYPES[_NAME[kernel.out.dtype]]}* restrict out"] + \
+        [f"const {_C_TYPES[_NAME[b.dtype]]}* restrict b{i}" for i, b in enumerate(kernel.bufs)]
+    body = _kernel_lines(kernel, "out", [f"b{i}" for i in range(len(kernel.bufs))])
+    return "\n".join([f"void {name}({', '.join(args)}) {{", *("  " + line for line in body), "}"])
+
+
+# ---- loop fusion across kernels: one pass over the rows -----------------------------------------
+def _outer(kernel: Kernel):
+    """(axis, size) of the kernel's outermost loop, if it may be shared: not reduced, and the first
+    axis of the output that is bigger than 1 (so iteration r writes one contiguous block of `out`)."""
+    order = loop_order(kernel)
+    if not order or order[0] in kernel.axes:
+        return None
+    axis = order[0]
+    if any(s != 1 for s in kernel.out.shape[:axis]):
+        return None
+    inner = [a for a in order if a in kernel.axes]
+    if kernel.reduce and order[len(order) - len(inner):] != inner:
+        return None                                  # accumulates in memory: needs the whole output zeroed first
+    return axis, kernel.shape[axis]
+
+
+def group_kernels(kernels) -> list[list[Kernel]]:
+    """Consecutive kernels that loop over the same rows, each reading the earlier ones' outputs only
+    in the row it is on, run as one loop over rows (softmax's three kernels read x from memory once,
+    not three times: each row stays in the cache). The kernels, their outputs and results are
+    unchanged; only the C backend uses this."""
+    groups = []
+    for k in kernels:
+        if groups and _joins(groups[-1], k):
+            groups[-1].append(k)
+        else:
+            groups.append([k])
+    return groups
+
+
+def _joins(group, k) -> bool:
+    mine, first = _outer(k), _outer(group[0])
+    if mine is None or first is None or mine[1] != first[1]:
+        return False
+    made = {id(g.out): g for g in group}
+    for ins in k.code:
+        if ins[0] == "LOAD" and id(k.bufs[ins[3][0]]) in made:
+            producer, view = made[id(k.bufs[ins[3][0]])], ins[3][1]
+            row = contiguous_strides(producer.out.shape)[_outer(producer)[0]] or 1
+            rest = sum((n - 1) * st for a, (n, st) in enumerate(zip(view.shape, view.strides)) if a != mine[0])
+            if view.strides[mine[0]] != row or view.offset or view.mask is not None or \
+                    any(st < 0 for st in view.strides) or rest >= row:
+                return False
+    return True
+
+
+def render_group(group, name: str) -> tuple[str, list]:
+    """(C source, external input buffers) of kernels that share their outermost loop."""
+    outs = {id(k.out): f"o{j}" for j, k in enumerate(group)}
+    external: dict[int, tuple[str, LazyBuffer]] = {}
+    for k in group:
+        for b in k.bufs:
+            if id(b) not in outs and id(b) not in external:
+                external[id(b)] = (f"b{len(external)}", b)
+    args = [f"{_C_TYPES[_NAME[k.out.dtype]]}* restrict o{j}" for j, k in enumerate(group)] + \
+        [f"const {_C_TYPES[_NAME[b.dtype]]}* restrict {n}" for n, b in external.values()]
+    lines = [f"void {name}({', '.join(args)}) {{", f"  for (int64_t r = 0; r < {_outer(group[0])[1]}; r++) {{"]
+    for j, k in enumerate(group):
+        bufs = [outs.get(id(b)) or external[id(b)][0] for b in k.bufs]
+        lines += ["    {"] + ["      " + line for line in _kernel_lines(k, f"o{j}", bufs, (_outer(k)[0], "r"))] + ["    }"]
+    lines += ["  }", "}"]
+    return "\n".join(lines), [b for _, b in external.values()]
 
 
 C_HEADER = "#include <math.h>\n#include <stdint.h>\n"
@@ -670,23 +741,48 @@ def kernel_source(kernel: Kernel) -> tuple[str, str]:
     return Backend.sources[key]
 
 
+def _group_source(group) -> tuple[str, str, list]:
+    """(function name, C source, external inputs) of a group of kernels sharing their row loop."""
+    made = {id(k.out): j for j, k in enumerate(group)}
+    key = ("group",) + tuple((k.key(), tuple(made.get(id(b)) for b in k.bufs)) for k in group)
+    if key not in Backend.sources:
+        name = "g_" + hashlib.sha256(repr(key).encode()).hexdigest()[:16]
+        Backend.sources[key] = (name, render_group(group, name)[0])
+    return (*Backend.sources[key], render_group_inputs(group))
+
+
+def render_group_inputs(group) -> list:
+    outs, seen, external = {id(k.out) for k in group}, set(), []
+    for k in group:
+        for b in k.bufs:
+            if id(b) not in outs and id(b) not in seen:
+                seen.add(id(b))
+                external.append(b)
+    return external
+
+
 def run_schedule(kernels) -> None:
     """Compute every kernel's output, in order, into a new array attached to its LazyBuffer."""
-    which = backend()
-    functions = {}
-    if which == "c":
-        named = [kernel_source(k) for k in kernels]
-        functions = _compiler().functions(dict(named))
-    for i, k in enumerate(kernels):
-        out = np.empty(k.out.shape, k.out.dtype)
-        inputs = [b.realized for b in k.bufs]
-        if which == "c":
-            functions[named[i][0]](ctypes.c_void_p(out.ctypes.data), *(ctypes.c_void_p(a.ctypes.data) for a in inputs))
-        else:
-            run_numpy(k, out, inputs)
-        k.out.realized = out
-        if k.out.op == "DETACH":       # a detached value keeps no history: drop the graph below it
-            k.out.op, k.out.src = "BUFFER", ()
+    if backend() == "numpy":
+        for k in kernels:
+            out = np.empty(k.out.shape, k.out.dtype)
+            run_numpy(k, out, [b.realized for b in k.bufs])
+            _done(k, out)
+        return
+    groups = group_kernels(kernels)
+    named = [kernel_source(g[0]) + (g[0].bufs,) if len(g) == 1 else _group_source(g) for g in groups]
+    functions = _compiler().functions({name: src for name, src, _ in named})
+    for group, (name, _, inputs) in zip(groups, named):
+        outs = [np.empty(k.out.shape, k.out.dtype) for k in group]
+        functions[name](*(ctypes.c_void_p(a.ctypes.data) for a in outs + [b.realized for b in inputs]))
+        for k, out in zip(group, outs):
+            _done(k, out)
+
+
+def _done(kernel: Kernel, out: np.ndarray) -> None:
+    kernel.out.realized = out
+    if kernel.out.op == "DETACH":       # a detached value keeps no history: drop the graph below it
+        kernel.out.op, kernel.out.src = "BUFFER", ()
 
 
 def unviewed(node: LazyBuffer) -> LazyBuffer:
