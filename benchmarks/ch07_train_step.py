@@ -1,5 +1,6 @@
 """One training step of chapter 7's model: course_lib.tensor against tinygrad (0.14, CPU) and PyTorch.
 
+    .venv/bin/pip install tinygrad==0.14.0                      # only this benchmark needs it
     .venv/bin/python benchmarks/ch07_train_step.py            # the full run (several minutes on a CPU)
     .venv/bin/python benchmarks/ch07_train_step.py --quick    # 2 blocks of 2 steps, small sizes
 

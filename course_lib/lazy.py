@@ -20,7 +20,8 @@ values of some nodes; `create_schedule` turns the graph below them into kernels:
 2. Movement ops cost nothing: they become index arithmetic inside the kernel. Each input of a
    kernel is read through a View (shape, strides, offset and a mask for padding). A RESHAPE that a
    single View cannot express (a reshape of a transposed view, say) stores its input first: the one
-   copy this engine makes. tinygrad's ShapeTracker stacks views instead and never copies.
+   copy this engine makes. tinygrad turns movement ops into symbolic index expressions instead
+   (earlier versions stacked views in a ShapeTracker) and never copies.
 3. A kernel is lowered to straight-line code (one instruction per op, loads first) that both
    backends run: the C backend prints it as a loop nest, compiles it with the system C compiler
    (cached by a hash of the source, loaded with ctypes); the numpy backend interprets it with

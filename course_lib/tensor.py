@@ -672,17 +672,17 @@ class Tensor:
 
     # ---- derived: matrix products and losses -----------------------------------------------------------
     def dot(self, w: Tensor) -> Tensor:
-        """Matrix product as movement + binary + reduce: line both operands up as (..., M, N, K),
-        one of them broadcast along N, the other along M; multiply; sum away K."""
+        """Matrix product as movement + binary + reduce: (..., I, R) times (..., R, J). Line both
+        up as (..., I, J, R), self broadcast along J and w along I; multiply; sum away R."""
         if self.ndim == 0 or w.ndim == 0:
             raise RuntimeError(f"both tensors need to be at least 1D, got {self.ndim}D and {w.ndim}D")
-        k_axis = -min(w.ndim, 2)                          # K: w's second-to-last axis, or its only one
-        if self.shape[-1] != w.shape[k_axis]:
+        r_axis = -min(w.ndim, 2)                          # R: w's second-to-last axis, or its only one
+        if self.shape[-1] != w.shape[r_axis]:
             raise RuntimeError(f"cannot dot {self.shape} and {w.shape}")
         x = self
         if w.ndim > 1:
-            w = w.transpose(-1, -2)                       # (..., N, K)
-            if self.ndim > 1:                             # x (..., M, 1, K) against w (..., 1, N, K)
+            w = w.transpose(-1, -2)                       # (..., J, R)
+            if self.ndim > 1:                             # x (..., I, 1, R) against w (..., 1, J, R)
                 x = x.reshape(*x.shape[:-1], 1, x.shape[-1])
                 w = w.reshape(*w.shape[:-2], 1, *w.shape[-2:])
         return (x * w).sum(-1)

@@ -312,13 +312,13 @@ return (a3 * b3).sum(axis=len(batch) + 1)
 ]
 
 MATMUL_WRONG = [
-    ("sums over N, the last axis", _mm("return (a.reshape(*a.shape, 1) * b.reshape(*b.shape[:-2], 1, *b.shape[-2:])).sum(axis=-1)")),
-    ("sums over M", _mm("return (a.reshape(*a.shape, 1) * b.reshape(*b.shape[:-2], 1, *b.shape[-2:])).sum(axis=-3)")),
-    ("a laid out as (M, 1, K)", _mm("return (a.reshape(*a.shape[:-1], 1, a.shape[-1]) * b.reshape(*b.shape[:-2], 1, *b.shape[-2:])).sum(axis=-1)")),
+    ("sums over J, the last axis", _mm("return (a.reshape(*a.shape, 1) * b.reshape(*b.shape[:-2], 1, *b.shape[-2:])).sum(axis=-1)")),
+    ("sums over I", _mm("return (a.reshape(*a.shape, 1) * b.reshape(*b.shape[:-2], 1, *b.shape[-2:])).sum(axis=-3)")),
+    ("a laid out as (I, 1, R)", _mm("return (a.reshape(*a.shape[:-1], 1, a.shape[-1]) * b.reshape(*b.shape[:-2], 1, *b.shape[-2:])).sum(axis=-1)")),
     ("the elementwise product", _mm("return a * b")),
     ("np.matmul: no graph to differentiate", _mm("return Tensor(np.matmul(a.data, b.data))")),
     ("b transposed", _mm("return (a.reshape(*a.shape, 1) * b.T.reshape(1, *b.shape[::-1])).sum(axis=-2)")),
-    ("a mean over K", _mm("return (a.reshape(*a.shape, 1) * b.reshape(*b.shape[:-2], 1, *b.shape[-2:])).mean(axis=-2)")),
+    ("a mean over R", _mm("return (a.reshape(*a.shape, 1) * b.reshape(*b.shape[:-2], 1, *b.shape[-2:])).mean(axis=-2)")),
     ("the summed axis kept", _mm("return (a.reshape(*a.shape, 1) * b.reshape(*b.shape[:-2], 1, *b.shape[-2:])).sum(axis=-2, keepdim=True)")),
     ("b's batch axes dropped", _mm("return (a.reshape(*a.shape, 1) * b.reshape(1, b.shape[-2], b.shape[-1])).sum(axis=-2)")),
 ]
@@ -669,7 +669,7 @@ HEADLINE = {
     "unbroadcast": ("returns grad unchanged", "forgetting to unbroadcast"),
     "reduce_backward": ("Sum: broadcast without restoring the axes", "wrong axis"),
     "movement_backward": ("Permute: the same order again", "inverse"),
-    "matmul": ("sums over N, the last axis", "wrong axis"),
+    "matmul": ("sums over J, the last axis", "wrong axis"),
     "log_softmax": ("no max subtraction: unstable", "numerically stable"),
     "fuse": ("crosses reduces", "must not cross"),
     "render_kernel": ("ignores strides", "strides"),
