@@ -372,11 +372,12 @@ def lower(root: LazyBuffer, stored) -> Kernel:
 
 
 def print_schedule(kernels, file=None) -> None:
-    """One line per kernel: what it computes, and the bytes it reads and writes."""
+    """Each kernel: its loop nest, the bytes it reads and writes, and the ops it fuses."""
+    import textwrap
+
     for i, k in enumerate(kernels):
-        ops = " ".join(k.ops) or "copy"
-        print(f"kernel {i}: {ops:40s} {k.shape} reads {_size(k.bytes_read)}, writes {_size(k.bytes_written)}",
-              file=file)
+        print(f"kernel {i}: loops {k.shape}, reads {_size(k.bytes_read)}, writes {_size(k.bytes_written)}", file=file)
+        print(textwrap.fill(" ".join(k.ops) or "copy", 72, initial_indent="    ", subsequent_indent="    "), file=file)
 
 
 def _size(n) -> str:
