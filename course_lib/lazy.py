@@ -509,7 +509,7 @@ def _kernel_lines(kernel: Kernel, out: str, bufs: list[str], outer: tuple[int, s
     if kernel.reduce and not in_register:
         lines.append(f"for (int64_t i = 0; i < {math.prod(kernel.out.shape)}; i++) {out}[i] = {init};")
     for axis in order:
-        if in_register and axis == inner[0]:
+        if in_register and inner and axis == inner[0]:
             lines.append(f"{indent}{out_t} acc = {init};")
         lines.append(f"{indent}for (int64_t i{axis} = 0; i{axis} < {kernel.shape[axis]}; i{axis}++) {{")
         indent += "  "

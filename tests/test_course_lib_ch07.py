@@ -34,7 +34,7 @@ def graphs():
     return {
         "elementwise chain": lambda a, b, c: ((a * b + 1).exp() - c.sin()).sqrt().log() * (a < b),
         "gelu and softmax": lambda a, b, c: a.gelu() + b.softmax(0) - c.log_softmax(1),
-        "reduce then broadcast": lambda a, b, c: a - a.mean(1, keepdim=True) + b.max(0),
+        "reduce then broadcast": lambda a, b, c: a - a.mean(1, keepdim=True) + b.max(0) + c.reshape(4, 1, 6).sum(1),
         "matmul and transpose": lambda a, b, c: (a @ b.T).relu() @ c,
         "pad shrink flip": lambda a, b, c: a.pad(((1, 2), (0, 3)), value=-1.5)[1:5, ::2].flip(0) * 2
                                            + b.flip(1)[:1].pad(((2, 1), (1, 1)))[:, 1:6],
