@@ -271,8 +271,9 @@ def test_every_page_weighs_at_most_3_mb(phone):
 
 def test_code_cells_fit_the_desktop_column(desktop, phone):
     """At 1280 px no code line needs a sideways scroll (book/_ext/check_code_lines.py holds the
-    pages' code cells to CODE_LINE_CHARS characters; this measures what the browser shows). At
-    390 px code scrolls, with the cue (test_nothing_is_wider_than_a_phone)."""
+    pages' code cells to CODE_LINE_CHARS characters; exercise pages wrap the notebook's longer lines:
+    site.css, .sf-exercise; this measures what the browser shows). At 390 px code on chapter pages
+    scrolls, with the cue (test_nothing_is_wider_than_a_phone)."""
     problems = [f"{rel}: a {c['chars']}-character line needs {c['needs']} px in a {c['width']} px box: {c['line']!r}"
                 for rel, found in desktop.items() for c in found["code"]]
     report(problems, "code lines that run past the right edge at 1280 px")

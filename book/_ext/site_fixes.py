@@ -155,6 +155,10 @@ def _fix_page(app, pagename, templatename, context, doctree):
                 for b in group.get("buttons", []):
                     if b.get("label") == "source-edit-button":
                         b["url"] = b["url"].replace("/notebooks/", "/solutions/")
+    if pagename.startswith("notebooks/") and "body" in context:
+        # Exercise pages show the notebook as students get it, written to the project's 120-column
+        # style (Jupyter's and Colab's width): their code wraps (site.css) instead of scrolling.
+        context["body"] = f'<div class="sf-exercise">{context["body"]}</div>'
     if "script_files" in context:
         seen, unique = set(), []
         for script in context["script_files"]:
