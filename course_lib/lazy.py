@@ -631,19 +631,24 @@ def _joins(group, k) -> bool:
     return True
 
 
-def render_group(group, name: str, rows: frozenset = frozenset()) -> tuple[str, list]:
+def render_group(group, name: str, rows: dict | None = None) -> tuple[str, list]:
     """(C source, external input buffers) of kernels that share their outermost loop. The outputs of
     the kernels numbered in `rows` are one-row buffers (t0, t1, ...): each iteration overwrites them,
-    and the kernels after them in the group read them while they are still in the cache."""
+    and the kernels after them in the group read them while they are still in the cache. A buffer
+    is an argument of its own, or (rows[j] = c) the current row of kernel c's output."""
+    rows = rows or {}
     outs = {id(k.out): f"t{j}" if j in rows else f"o{j}" for j, k in enumerate(group)}
     external: dict[int, tuple[str, LazyBuffer]] = {}
     for k in group:
         for b in k.bufs:
             if id(b) not in outs and id(b) not in external:
                 external[id(b)] = (f"b{len(external)}", b)
-    args = [f"{_C_TYPES[_NAME[k.out.dtype]]}* restrict {outs[id(k.out)]}" for k in group] + \
+    args = [f"{_C_TYPES[_NAME[k.out.dtype]]}* restrict {outs[id(k.out)]}" for j, k in enumerate(group)
+            if rows.get(j) is None] + \
         [f"const {_C_TYPES[_NAME[b.dtype]]}* restrict {n}" for n, b in external.values()]
     lines = [f"void {name}({', '.join(args)}) {{", f"  for (int64_t r = 0; r < {group[0].outer[1]}; r++) {{"]
+    lines += [f"    {_C_TYPES[_NAME[group[j].out.dtype]]}* t{j} = o{c} + r*{_row_size(group[c])};"
+              for j, c in rows.items() if c is not None]
     local = frozenset(f"t{j}" for j in rows)
     for k in group:
         bufs = [outs.get(id(b)) or external[id(b)][0] for b in k.bufs]
@@ -778,26 +783,43 @@ def kernel_source(kernel: Kernel) -> tuple[str, str]:
     return Backend.sources[key]
 
 
-def _group_source(group, rows=frozenset()) -> tuple[str, str, list]:
+def _group_source(group, rows=None) -> tuple[str, str, list]:
     """(function name, C source, external inputs) of a group of kernels sharing their row loop."""
     made = {id(k.out): j for j, k in enumerate(group)}
-    key = ("group", tuple(sorted(rows))) + tuple((k.key(), tuple(made.get(id(b)) for b in k.bufs)) for k in group)
+    key = ("group", tuple(sorted((rows or {}).items()))) + \
+        tuple((k.key(), tuple(made.get(id(b)) for b in k.bufs)) for k in group)
     if key not in Backend.sources:
         name = "g_" + hashlib.sha256(repr(key).encode()).hexdigest()[:16]
         Backend.sources[key] = (name, render_group(group, name, rows)[0])
     return (*Backend.sources[key], render_group_inputs(group))
 
 
-def row_buffers(groups) -> list[frozenset]:
-    """For each group, the kernels whose output can live in a one-row buffer: scratch values (see
-    Kernel) that only kernels of the same group read."""
+def row_buffers(groups) -> list[dict]:
+    """For each group, {j: where kernel j's output lives} for the scratch values (see Kernel) that
+    only kernels of the same group read: one row of their own (None), or the current row of the
+    output of kernel c (c), when c is the last kernel to read the value and reads each number
+    exactly where it writes its own, so that it reads a number before overwriting it (PyTorch's
+    softmax divides its output in place the same way)."""
     readers: dict[int, set] = {}
     for g, group in enumerate(groups):
         for k in group:
             for b in k.bufs:
                 readers.setdefault(id(b), set()).add(g)
-    return [frozenset(j for j, k in enumerate(group) if len(group) > 1 and k.scratch and
-                      readers.get(id(k.out), set()) <= {g}) for g, group in enumerate(groups)]
+    out = []
+    for g, group in enumerate(groups):
+        local = [j for j, k in enumerate(group) if len(group) > 1 and k.scratch and readers[id(k.out)] <= {g}]
+        rows = {}
+        for j in local:
+            users = [c for c, k in enumerate(group) if any(b is group[j].out for b in k.bufs)]
+            c = users[-1]
+            host = group[c]
+            in_place = host.reduce is None and c not in local and c not in rows.values() and \
+                host.out.shape == group[j].out.shape and host.out.dtype == group[j].out.dtype and \
+                all(ins[3][1] == View.contiguous(host.shape) for ins in host.code
+                    if ins[0] == "LOAD" and host.bufs[ins[3][0]] is group[j].out)
+            rows[j] = c if in_place else None
+        out.append(rows)
+    return out
 
 
 def render_group_inputs(group) -> list:
@@ -824,7 +846,8 @@ def run_schedule(kernels) -> None:
     functions = _compiler().functions({name: src for name, src, _ in named})
     for group, local, (name, _, inputs) in zip(groups, rows, named):
         outs = [np.empty(_row_size(k) if j in local else k.out.shape, k.out.dtype) for j, k in enumerate(group)]
-        functions[name](*(ctypes.c_void_p(a.ctypes.data) for a in outs + [b.realized for b in inputs]))
+        args = [out for j, out in enumerate(outs) if local.get(j) is None] + [b.realized for b in inputs]
+        functions[name](*(ctypes.c_void_p(a.ctypes.data) for a in args))
         for j, (k, out) in enumerate(zip(group, outs)):
             if j not in local:           # a row buffer holds only the last row: the value stays unrealized
                 _done(k, out)
