@@ -30,7 +30,10 @@ values of some nodes; `create_schedule` turns the graph below them into kernels:
    array operations. With no C compiler the numpy backend is used, after one notice.
 4. The C backend runs consecutive kernels that loop over the same rows as one loop over rows, each
    row read from memory once and then from the cache; a value stored only for kernels of that loop
-   (rule 1's shared reduce input) lives in a buffer of one row, overwritten row after row.
+   (rule 1's shared reduce input) is never written out whole: it lives in the current row of the
+   output of the last kernel that reads it, when that kernel reads each number exactly where it
+   writes its own (softmax's quotient: PyTorch's softmax divides in place the same way), else in a
+   buffer of one row, overwritten row after row.
 
     from course_lib.tensor import Tensor
     x = Tensor.randn(1024, 1024)
@@ -257,8 +260,8 @@ class Kernel:
     ("CONST", dtype, (), (value, view)) is a number (0 where the view's mask says padding).
     shape is the loop nest: out's shape, or for a reduce the shape of its input, with `axes` summed
     (or maxed) away. scratch: out is stored only so that later kernels of the schedule need not
-    compute it again (nobody asked for it); the C backend keeps it in a one-row buffer when every
-    kernel that reads it shares its loop over rows."""
+    compute it again (nobody asked for it); the C backend keeps only one row of it at a time when
+    every kernel that reads it shares its loop over rows (see row_buffers)."""
     out: LazyBuffer
     shape: tuple
     reduce: str | None
