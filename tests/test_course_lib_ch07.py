@@ -134,6 +134,21 @@ def test_a_value_kernels_of_one_row_loop_share_lives_in_a_one_row_buffer():
     assert exp_node.realized is None                               # the row buffer held one row: nothing kept
 
 
+@needs_cc
+def test_a_shared_value_whose_last_reader_is_a_reduce_gets_a_row_of_its_own():
+    x = Tensor(rand(8, 16))
+    e = (x - x.max(1, keepdim=True)).exp()
+    y = e.sum(1, keepdim=True) + e.max(1, keepdim=True)          # two reduces read e; neither writes a row of it
+    groups = lazy.group_kernels(y.schedule())
+    assert lazy.row_buffers(groups) == [{1: None}]
+    src = lazy.render_group(groups[0], "g", lazy.row_buffers(groups)[0])[0]
+    assert "float* restrict t1" in src
+    with lazy.use_backend("c"):
+        got = y.numpy()
+    et = torch.tensor(x.numpy()).sub(torch.tensor(x.numpy()).amax(1, keepdim=True)).exp()
+    np.testing.assert_allclose(got, (et.sum(1, keepdim=True) + et.amax(1, keepdim=True)).numpy(), rtol=1e-6)
+
+
 def test_elementwise_ops_feeding_a_reduce_fuse_into_it():
     ks = kernels_of((Tensor(rand(8, 16)).exp() * 2 + 1).sum(1))
     assert len(ks) == 1 and ks[0].reduce == "SUM" and {"EXP", "MUL", "ADD"} <= set(ks[0].ops)
