@@ -606,8 +606,8 @@ def _outer(kernel: Kernel):
 
 def group_kernels(kernels) -> list[list[Kernel]]:
     """Consecutive kernels that loop over the same rows, each reading the earlier ones' outputs only
-    in the row it is on, run as one loop over rows (softmax's three kernels read x from memory once,
-    not three times: each row stays in the cache). The kernels, their outputs and results are
+    in the row it is on, run as one loop over rows (softmax's four kernels read x from memory once,
+    not twice: each row stays in the cache). The kernels, their outputs and results are
     unchanged; only the C backend uses this."""
     groups = []
     for k in kernels:
@@ -636,7 +636,7 @@ def _joins(group, k) -> bool:
 
 def render_group(group, name: str, rows: dict | None = None) -> tuple[str, list]:
     """(C source, external input buffers) of kernels that share their outermost loop. The outputs of
-    the kernels numbered in `rows` are one-row buffers (t0, t1, ...): each iteration overwrites them,
+    the kernels numbered in `rows` (see row_buffers) hold one row (t0, t1, ...): each iteration overwrites them,
     and the kernels after them in the group read them while they are still in the cache. A buffer
     is an argument of its own, or (rows[j] = c) the current row of kernel c's output."""
     rows = rows or {}
