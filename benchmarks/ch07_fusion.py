@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/ch07_fusion.py --quick    # 2^20 numbers, 3 rounds: a smoke run
 
 Variants, side by side in one process, one thread, alternating in every round:
-  course_lib fused       Tensor.gelu() / .softmax(): the scheduler's kernels (1 for GELU, 3 for softmax), generated C
+  course_lib fused       Tensor.gelu() / .softmax(): the scheduler's kernels (1 for GELU, 4 for softmax), generated C
   course_lib unfused     the same graph with one kernel per op (create_schedule(fuse=False)), generated C
   numpy                  the formula written op by op in numpy: every op a pass over memory, a new array
   torch ops              the same formula op by op in PyTorch (eager)
@@ -130,7 +130,7 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(1)
     lazy.set_backend("c")
-    sizes, rounds, warmup = ([1 << 20], 3, 1) if args.quick else ([1 << 22, 1 << 24], 9, 2)
+    sizes, rounds, warmup = ([1 << 20], 3, 1) if args.quick else ([1 << 22, 1 << 24], 15, 2)
     results = {"workloads": {}, "rounds_measured": rounds - warmup, "warmup_rounds": warmup,
                "threads": torch.get_num_threads(), "cpus": os.cpu_count(), "machine": platform.processor(),
                "python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,

@@ -108,13 +108,20 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(1)
     lazy.set_backend("c")
-    import tinygrad
+    try:
+        import tinygrad
+    except ImportError:
+        raise SystemExit("benchmarks/ch07_train_step.py compares with tinygrad 0.14, which is not installed. Install "
+                         "it with\n    .venv/bin/pip install tinygrad==0.14.0\n(only this benchmark needs it, so "
+                         "requirements.txt leaves it out)") from None
 
     path = Path(args.data) if Path(args.data).exists() else tiny_shakespeare_path()
     tok, train_ids, _ = train_val_split(path.read_text())
     plan = {"chapter": (2, 2, 3), "large": (2, 1, 3)} if args.quick else {"chapter": (7, 10, 5), "large": (5, 2, 3)}
     from importlib.metadata import version
 
+    if version("tinygrad") != "0.14.0":
+        print(f"note: tinygrad {version('tinygrad')} is installed; the committed results are for 0.14.0")
     results = {"sizes": {}, "tinygrad": version("tinygrad"), "tinygrad_device": tinygrad.Device.DEFAULT,
                "torch": torch.__version__, "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
                "python": platform.python_version(), "compiler": lazy._compiler().cc, "data": path.name}

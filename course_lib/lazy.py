@@ -14,9 +14,11 @@ and the leaves are BUFFER (an array in memory) and CONST (one number). `realize`
 values of some nodes; `create_schedule` turns the graph below them into kernels:
 
 1. A node is STORED (written to memory, the output of one kernel) when it was asked for, when it is
-   a reduce (its consumers need the whole result before they can start), and when a broadcast
-   (EXPAND) would otherwise recompute it once per copy. Everything else is fused: an elementwise
-   node is computed inside the kernel that uses it, in a register, never written to memory.
+   a reduce (its consumers need the whole result before they can start), when a broadcast (EXPAND)
+   would otherwise recompute it once per copy, and when it is the value a reduce consumes and
+   another op uses too (softmax's e^(x - max), summed and then divided): computed once, not once
+   in the reduce's kernel and again later. Everything else is fused: an elementwise node is
+   computed inside each kernel that uses it, in a register, never written to memory.
 2. Movement ops cost nothing: they become index arithmetic inside the kernel. Each input of a
    kernel is read through a View (shape, strides, offset and a mask for padding). A RESHAPE that a
    single View cannot express (a reshape of a transposed view, say) stores its input first: the one
@@ -26,11 +28,17 @@ values of some nodes; `create_schedule` turns the graph below them into kernels:
    backends run: the C backend prints it as a loop nest, compiles it with the system C compiler
    (cached by a hash of the source, loaded with ctypes); the numpy backend interprets it with
    array operations. With no C compiler the numpy backend is used, after one notice.
+4. The C backend runs consecutive kernels that loop over the same rows as one loop over rows, each
+   row read from memory once and then from the cache; a value stored only for kernels of that loop
+   (rule 1's shared reduce input) is never written out whole: it lives in the current row of the
+   output of the last kernel that reads it, when that kernel reads each number exactly where it
+   writes its own (softmax's quotient: PyTorch's softmax divides in place the same way), else in a
+   buffer of one row, overwritten row after row.
 
     from course_lib.tensor import Tensor
     x = Tensor.randn(1024, 1024)
-    y = x.softmax()                      # 9 lazy ops, nothing computed yet
-    print_schedule(create_schedule([y.lazydata]))   # 3 kernels: max, sum of exp, exp / sum
+    y = x.softmax()                      # 10 lazy ops, nothing computed yet
+    print_schedule(create_schedule([y.lazydata]))   # 4 kernels: max, exp, sum, exp / sum
 """
 from __future__ import annotations
 
@@ -44,6 +52,7 @@ import subprocess
 import tempfile
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import NamedTuple
 
@@ -250,13 +259,16 @@ class Kernel:
     last instruction is the value stored. ("LOAD", dtype, (), (i, view)) reads bufs[i] through view;
     ("CONST", dtype, (), (value, view)) is a number (0 where the view's mask says padding).
     shape is the loop nest: out's shape, or for a reduce the shape of its input, with `axes` summed
-    (or maxed) away."""
+    (or maxed) away. scratch: out is stored only so that later kernels of the schedule need not
+    compute it again (nobody asked for it); the C backend keeps only one row of it at a time when
+    every kernel that reads it shares its loop over rows (see row_buffers)."""
     out: LazyBuffer
     shape: tuple
     reduce: str | None
     axes: tuple
     bufs: list
     code: list
+    scratch: bool = False
 
     @property
     def ops(self) -> list[str]:
@@ -270,6 +282,11 @@ class Kernel:
     @property
     def bytes_written(self) -> int:
         return math.prod(self.out.shape) * self.out.dtype.itemsize
+
+    @cached_property
+    def outer(self) -> tuple[int, int] | None:
+        """_outer(self), asked often while grouping kernels: computed once."""
+        return _outer(self)
 
     def key(self) -> tuple:
         """What the generated code depends on (not the data): kernels with equal keys share a binary."""
@@ -292,10 +309,19 @@ def create_schedule(outs, fuse: bool = True) -> list[Kernel]:
     outs = [o for o in dict.fromkeys(outs) if o.realized is None]
     order = toposort(outs, stop=lambda node: node.realized is not None)
     order = [n for n in order if n.realized is None and n.op != "BUFFER"]
-    stored = set(outs)
+    users: dict[int, set] = {}
+    for node in order:
+        for s in node.src:
+            users.setdefault(id(s), set()).add(id(node))
+    stored, scratch = set(outs), set()
     for node in order:
         if node.op in REDUCE or (not fuse and node.op in UNARY + BINARY):
             stored.add(node)
+            base = node.src[0]         # the value a reduce consumes, used elsewhere too (softmax's e^x):
+            if node.op in REDUCE and base.op in UNARY + BINARY and base.realized is None and \
+                    base not in stored and len(users[id(base)]) > 1:
+                stored.add(base)       # compute it once, not once in the reduce's kernel and again later
+                scratch.add(base)
         elif node.op == "EXPAND":      # broadcasting a computed value: compute it once, store it, read it
             base = node.src[0]
             while base.op in MOVEMENT and base.realized is None:
@@ -312,6 +338,7 @@ def create_schedule(outs, fuse: bool = True) -> list[Kernel]:
             except _StoreFirst as split:
                 stored.add(split.node)
                 build(split.node)
+        kernel.scratch = node in scratch
         kernels.append(kernel)
         done.add(node)
 
@@ -463,7 +490,8 @@ def c_literal(value, dtype: str) -> str:
 
 def _index(view: View, names) -> tuple[str, str | None]:
     """C expressions for the flat index and the validity (None: always valid) of a view."""
-    terms = [f"{n}*{st}" if st != 1 else n for n, st, s in zip(names, view.strides, view.shape) if st and s != 1]
+    terms = [f"{n}*{st}" if st != 1 else n for n, st, s in zip(names, view.strides, view.shape)
+             if st and s != 1 and n != "0"]
     index = " + ".join(terms + ([str(view.offset)] if view.offset or not terms else [])).replace("+ -", "- ")
     conds = []
     if view.mask is not None:
@@ -492,18 +520,22 @@ def _out_view(kernel: Kernel) -> View:
     return View(kernel.shape, tuple(0 if a in kernel.axes else st for a, st in enumerate(strides)))
 
 
-def _kernel_lines(kernel: Kernel, out: str, bufs: list[str], outer: tuple[int, str] | None = None) -> list[str]:
+def _kernel_lines(kernel: Kernel, out: str, bufs: list[str], outer: tuple[int, str] | None = None,
+                  rows: frozenset = frozenset()) -> list[str]:
     """The C statements of one kernel: its loop nest (without the loop over axis outer[0], whose index
-    is the variable outer[1], when the kernel shares that loop with others) and its body."""
+    is the variable outer[1], when the kernel shares that loop with others) and its body. The arrays
+    named in `rows` hold only the current row: they are indexed without the outer loop's term."""
     names = [f"i{a}" if s != 1 else "0" for a, s in enumerate(kernel.shape)]
     order = loop_order(kernel)
+    in_row = names
     if outer is not None:
         names[outer[0]] = outer[1]
+        in_row = [n if a != outer[0] else "0" for a, n in enumerate(names)]
         order = [a for a in order if a != outer[0]]
     out_t = _C_TYPES[_NAME[kernel.out.dtype]]
     inner = [a for a in order if a in kernel.axes]
     in_register = kernel.reduce is not None and order[len(order) - len(inner):] == inner
-    out_index, _ = _index(_out_view(kernel), names)
+    out_index, _ = _index(_out_view(kernel), in_row if out in rows else names)
     init = "0" if kernel.reduce == "SUM" else c_literal(_lowest(kernel.out.dtype), _NAME[kernel.out.dtype])
     lines, indent = [], ""
     if kernel.reduce and not in_register:
@@ -511,6 +543,8 @@ def _kernel_lines(kernel: Kernel, out: str, bufs: list[str], outer: tuple[int, s
     for axis in order:
         if in_register and inner and axis == inner[0]:
             lines.append(f"{indent}{out_t} acc = {init};")
+        if in_register and inner and axis == inner[-1]:     # lets the compiler vectorise a max, too
+            lines.append(f"{indent}#pragma omp simd reduction({'+' if kernel.reduce == 'SUM' else 'max'}:acc)")
         lines.append(f"{indent}for (int64_t i{axis} = 0; i{axis} < {kernel.shape[axis]}; i{axis}++) {{")
         indent += "  "
     if in_register and not inner:                  # no reduced axis left to loop over
@@ -518,7 +552,7 @@ def _kernel_lines(kernel: Kernel, out: str, bufs: list[str], outer: tuple[int, s
     for i, (op, dtype, srcs, arg) in enumerate(kernel.code):
         ctype, v = _C_TYPES[dtype], [f"v{s}" for s in srcs]
         if op in ("LOAD", "CONST"):
-            index, valid = _index(arg[1], names)
+            index, valid = _index(arg[1], in_row if op == "LOAD" and bufs[arg[0]] in rows else names)
             value = f"{bufs[arg[0]]}[{index}]" if op == "LOAD" else c_literal(arg[0], dtype)
             expr = f"({valid}) ? {value} : 0" if valid else value
         elif op == "CAST":
@@ -572,8 +606,8 @@ def _outer(kernel: Kernel):
 
 def group_kernels(kernels) -> list[list[Kernel]]:
     """Consecutive kernels that loop over the same rows, each reading the earlier ones' outputs only
-    in the row it is on, run as one loop over rows (softmax's three kernels read x from memory once,
-    not three times: each row stays in the cache). The kernels, their outputs and results are
+    in the row it is on, run as one loop over rows (softmax's four kernels read x from memory once,
+    not twice: each row stays in the cache). The kernels, their outputs and results are
     unchanged; only the C backend uses this."""
     groups = []
     for k in kernels:
@@ -585,14 +619,14 @@ def group_kernels(kernels) -> list[list[Kernel]]:
 
 
 def _joins(group, k) -> bool:
-    mine, first = _outer(k), _outer(group[0])
+    mine, first = k.outer, group[0].outer
     if mine is None or first is None or mine[1] != first[1]:
         return False
     made = {id(g.out): g for g in group}
     for ins in k.code:
         if ins[0] == "LOAD" and id(k.bufs[ins[3][0]]) in made:
             producer, view = made[id(k.bufs[ins[3][0]])], ins[3][1]
-            row = contiguous_strides(producer.out.shape)[_outer(producer)[0]] or 1
+            row = contiguous_strides(producer.out.shape)[producer.outer[0]] or 1
             rest = sum((n - 1) * st for a, (n, st) in enumerate(zip(view.shape, view.strides)) if a != mine[0])
             if view.strides[mine[0]] != row or view.offset or view.mask is not None or \
                     any(st < 0 for st in view.strides) or rest >= row:
@@ -600,20 +634,29 @@ def _joins(group, k) -> bool:
     return True
 
 
-def render_group(group, name: str) -> tuple[str, list]:
-    """(C source, external input buffers) of kernels that share their outermost loop."""
-    outs = {id(k.out): f"o{j}" for j, k in enumerate(group)}
+def render_group(group, name: str, rows: dict | None = None) -> tuple[str, list]:
+    """(C source, external input buffers) of kernels that share their outermost loop. The outputs of
+    the kernels numbered in `rows` (see row_buffers) hold one row (t0, t1, ...): each iteration overwrites them,
+    and the kernels after them in the group read them while they are still in the cache. A buffer
+    is an argument of its own, or (rows[j] = c) the current row of kernel c's output."""
+    rows = rows or {}
+    outs = {id(k.out): f"t{j}" if j in rows else f"o{j}" for j, k in enumerate(group)}
     external: dict[int, tuple[str, LazyBuffer]] = {}
     for k in group:
         for b in k.bufs:
             if id(b) not in outs and id(b) not in external:
                 external[id(b)] = (f"b{len(external)}", b)
-    args = [f"{_C_TYPES[_NAME[k.out.dtype]]}* restrict o{j}" for j, k in enumerate(group)] + \
+    args = [f"{_C_TYPES[_NAME[k.out.dtype]]}* restrict {outs[id(k.out)]}" for j, k in enumerate(group)
+            if rows.get(j) is None] + \
         [f"const {_C_TYPES[_NAME[b.dtype]]}* restrict {n}" for n, b in external.values()]
-    lines = [f"void {name}({', '.join(args)}) {{", f"  for (int64_t r = 0; r < {_outer(group[0])[1]}; r++) {{"]
-    for j, k in enumerate(group):
+    lines = [f"void {name}({', '.join(args)}) {{", f"  for (int64_t r = 0; r < {group[0].outer[1]}; r++) {{"]
+    lines += [f"    {_C_TYPES[_NAME[group[j].out.dtype]]}* t{j} = o{c} + r*{_row_size(group[c])};"
+              for j, c in rows.items() if c is not None]
+    local = frozenset(f"t{j}" for j in rows)
+    for k in group:
         bufs = [outs.get(id(b)) or external[id(b)][0] for b in k.bufs]
-        lines += ["    {"] + ["      " + line for line in _kernel_lines(k, f"o{j}", bufs, (_outer(k)[0], "r"))] + ["    }"]
+        body = _kernel_lines(k, outs[id(k.out)], bufs, (k.outer[0], "r"), local)
+        lines += ["    {"] + ["      " + line for line in body] + ["    }"]
     lines += ["  }", "}"]
     return "\n".join(lines), [b for _, b in external.values()]
 
@@ -622,7 +665,7 @@ C_HEADER = "#include <math.h>\n#include <stdint.h>\n"
 # gcc vectorises loops over these only when told that libmvec (glibc) has SIMD versions of them.
 SIMD_DECLS = "".join(f'__attribute__((simd("notinbranch"))) float {f}(float);\n' for f in ("expf", "logf", "sinf"))
 C_FLAGS = ["-shared", "-fPIC", "-O3", "-march=native", "-fno-math-errno", "-fassociative-math",
-           "-fno-signed-zeros", "-fno-trapping-math", "-ffp-contract=fast"]
+           "-fno-signed-zeros", "-fno-trapping-math", "-ffp-contract=fast", "-fopenmp-simd"]
 
 
 class Compiler:
@@ -743,14 +786,43 @@ def kernel_source(kernel: Kernel) -> tuple[str, str]:
     return Backend.sources[key]
 
 
-def _group_source(group) -> tuple[str, str, list]:
+def _group_source(group, rows=None) -> tuple[str, str, list]:
     """(function name, C source, external inputs) of a group of kernels sharing their row loop."""
     made = {id(k.out): j for j, k in enumerate(group)}
-    key = ("group",) + tuple((k.key(), tuple(made.get(id(b)) for b in k.bufs)) for k in group)
+    key = ("group", tuple(sorted((rows or {}).items()))) + \
+        tuple((k.key(), tuple(made.get(id(b)) for b in k.bufs)) for k in group)
     if key not in Backend.sources:
         name = "g_" + hashlib.sha256(repr(key).encode()).hexdigest()[:16]
-        Backend.sources[key] = (name, render_group(group, name)[0])
+        Backend.sources[key] = (name, render_group(group, name, rows)[0])
     return (*Backend.sources[key], render_group_inputs(group))
+
+
+def row_buffers(groups) -> list[dict]:
+    """For each group, {j: where kernel j's output lives} for the scratch values (see Kernel) that
+    only kernels of the same group read: one row of their own (None), or the current row of the
+    output of kernel c (c), when c is the last kernel to read the value and reads each number
+    exactly where it writes its own, so that it reads a number before overwriting it (PyTorch's
+    softmax divides its output in place the same way)."""
+    readers: dict[int, set] = {}
+    for g, group in enumerate(groups):
+        for k in group:
+            for b in k.bufs:
+                readers.setdefault(id(b), set()).add(g)
+    out = []
+    for g, group in enumerate(groups):
+        local = [j for j, k in enumerate(group) if len(group) > 1 and k.scratch and readers[id(k.out)] <= {g}]
+        rows = {}
+        for j in local:
+            users = [c for c, k in enumerate(group) if any(b is group[j].out for b in k.bufs)]
+            c = users[-1]
+            host = group[c]
+            in_place = host.reduce is None and c not in local and c not in rows.values() and \
+                host.out.shape == group[j].out.shape and host.out.dtype == group[j].out.dtype and \
+                all(ins[3][1] == View.contiguous(host.shape) for ins in host.code
+                    if ins[0] == "LOAD" and host.bufs[ins[3][0]] is group[j].out)
+            rows[j] = c if in_place else None
+        out.append(rows)
+    return out
 
 
 def render_group_inputs(group) -> list:
@@ -772,13 +844,21 @@ def run_schedule(kernels) -> None:
             _done(k, out)
         return
     groups = group_kernels(kernels)
-    named = [kernel_source(g[0]) + (g[0].bufs,) if len(g) == 1 else _group_source(g) for g in groups]
+    rows = row_buffers(groups)
+    named = [kernel_source(g[0]) + (g[0].bufs,) if len(g) == 1 else _group_source(g, r) for g, r in zip(groups, rows)]
     functions = _compiler().functions({name: src for name, src, _ in named})
-    for group, (name, _, inputs) in zip(groups, named):
-        outs = [np.empty(k.out.shape, k.out.dtype) for k in group]
-        functions[name](*(ctypes.c_void_p(a.ctypes.data) for a in outs + [b.realized for b in inputs]))
-        for k, out in zip(group, outs):
-            _done(k, out)
+    for group, local, (name, _, inputs) in zip(groups, rows, named):
+        outs = [np.empty(_row_size(k) if j in local else k.out.shape, k.out.dtype) for j, k in enumerate(group)]
+        args = [out for j, out in enumerate(outs) if local.get(j) is None] + [b.realized for b in inputs]
+        functions[name](*(ctypes.c_void_p(a.ctypes.data) for a in args))
+        for j, (k, out) in enumerate(zip(group, outs)):
+            if j not in local:           # a row buffer holds only the last row: the value stays unrealized
+                _done(k, out)
+
+
+def _row_size(kernel: Kernel) -> int:
+    axis = kernel.outer[0]
+    return math.prod(kernel.out.shape[axis + 1:])
 
 
 def _done(kernel: Kernel, out: np.ndarray) -> None:

@@ -66,6 +66,17 @@ BROWSER_DEPS = {
 CDN = re.compile(r"https://(?:cdn\.jsdelivr\.net/npm|unpkg\.com)/((?:@[^/@]+/)?[^/@]+)@[^/]+/(.*)")
 
 
+def require_c_compiler() -> None:
+    """A C compiler that builds chapter 7's kernels (course_lib.lazy's C backend). Missing: a loud skip
+    here (the numpy backend's tests still run), a failure in CI, whose .ci/run installs gcc."""
+    from course_lib import lazy
+
+    if lazy._compiler().cc is None:
+        message = (f"{lazy._compiler().problem}: `sudo apt-get install gcc libc6-dev` (or run .ci/run) to test "
+                   f"the C backend; the numpy backend's tests ran")
+        pytest.fail(message) if IN_CI else pytest.skip("MISSING SYSTEM PACKAGE: " + message)
+
+
 @pytest.fixture(scope="session")
 def built_site(tmp_path_factory) -> Path:
     """Build the whole book from scratch, as CI and `make book` do: -W -n --keep-going.

@@ -19,6 +19,7 @@ import torch
 
 from course_lib import lazy
 from course_lib.tensor import Tensor
+from conftest import require_c_compiler
 
 F = torch.nn.functional
 
@@ -300,7 +301,6 @@ def test_tinygrad_op(name):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", COMPILED)
 def test_tinygrad_op_compiled(name):
-    if lazy._compiler().cc is None:
-        pytest.skip("no C compiler: the C backend falls back to numpy")
+    require_c_compiler()
     with lazy.use_backend("c"):
         CASES[name]()
