@@ -364,3 +364,51 @@ probabilities.</desc>
 {chr(10).join(parts)}
 </svg>
 '''
+
+
+def live_diagram(panels: dict, selected: str, name: str = "ch04-live") -> str:
+    """The diagram as HTML whose boxes are the control: click (or tab to) a box and its panel shows.
+
+    panels maps a box id of DIAGRAM_BOXES to the HTML shown for it (boxes without one are not
+    clickable); `selected` is shown first. No script and no kernel: each box is a <label> over the
+    drawing for a hidden radio button, and CSS shows the panel of the checked one, so it works on
+    a static site, in Jupyter and in Colab alike. The panel sits beside the drawing on a wide
+    screen and below it on a phone.
+    """
+    unknown = set(panels) - {b.id for b in DIAGRAM_BOXES}
+    if unknown or selected not in panels:
+        raise ValueError(f"panels for boxes the drawing does not have: {sorted(unknown)}; "
+                         f"selected={selected!r} must be one of the panels")
+    ids = {box: f"{name}-{i}" for i, box in enumerate(panels)}
+    titles = {b.id: (f"{b.number} " if b.number else "") + (b.label or b.id).replace("&amp;", "&")
+              for b in DIAGRAM_BOXES}
+    css = [f".{name} {{display:flex; flex-wrap:wrap; gap:14px; align-items:flex-start; margin:0.5em 0}}",
+           f".{name} > input {{position:absolute; opacity:0; width:1px; height:1px; pointer-events:none}}",
+           f".{name}-figure {{position:relative; width:100%; max-width:{DIAGRAM_W}px; flex:0 1 {DIAGRAM_W}px}}",
+           f".{name}-figure svg {{display:block; width:100%; height:auto}}",
+           f".{name}-figure label {{position:absolute; cursor:pointer; border-radius:6px; margin:0}}",
+           f".{name}-figure label:hover {{outline:2px dashed {ACCENT}}}",
+           f".{name}-panels {{flex:1 1 300px; min-width:0; max-width:100%}}",
+           f".{name}-panels > div {{display:none}} .{name}-panels img {{max-width:100%; height:auto}}",
+           f".{name} .sr-only {{position:absolute; width:1px; height:1px; overflow:hidden; clip:rect(0 0 0 0)}}"]
+    for box, rid in ids.items():
+        css.append(f"#{rid}:checked ~ .{name}-panels #{rid}-panel {{display:block}}")
+        css.append(f"#{rid}:checked ~ .{name}-figure label[for={rid}] {{outline:3px solid {HIGHLIGHT}}}")
+        css.append(f"#{rid}:focus-visible ~ .{name}-figure label[for={rid}] {{outline:3px dashed {HIGHLIGHT}}}")
+    inputs = [f'<input type="radio" name="{name}" id="{rid}" aria-label="{titles[box]}"'
+              + (" checked" if box == selected else "") + ">" for box, rid in ids.items()]
+    hits = []
+    for b in DIAGRAM_BOXES:
+        if b.id not in ids:
+            continue
+        grow = max(0.0, (24 - b.w) / 2), max(0.0, (24 - b.h) / 2)   # small targets get 24 units
+        x, y, w, h = b.x - grow[0], b.y - grow[1], b.w + 2 * grow[0], b.h + 2 * grow[1]
+        style = (f"left:{100 * x / DIAGRAM_W:.3f}%; top:{100 * y / DIAGRAM_H:.3f}%; "
+                 f"width:{100 * w / DIAGRAM_W:.3f}%; height:{100 * h / DIAGRAM_H:.3f}%")
+        hits.append(f'<label for="{ids[b.id]}" style="{style}" title="{titles[b.id]}">'
+                    f'<span class="sr-only">{titles[b.id]}</span></label>')
+    shown = [f'<div id="{rid}-panel">{panels[box]}</div>' for box, rid in ids.items()]
+    svg = transformer_svg().replace('role="img"', 'role="img" aria-hidden="true"')
+    return (f'<div class="{name}"><style>{" ".join(css)}</style>{"".join(inputs)}'
+            f'<div class="{name}-figure">{svg}{"".join(hits)}</div>'
+            f'<div class="{name}-panels" aria-live="polite">{"".join(shown)}</div></div>')
