@@ -390,6 +390,7 @@ def live_diagram(panels: dict, selected: str, name: str = "ch04-live") -> str:
            f".{name}-figure label:hover {{outline:2px dashed {ACCENT}}}",
            f".{name}-panels {{flex:1 1 300px; min-width:0; max-width:100%}}",
            f".{name}-panels > div {{display:none}} .{name}-panels img {{max-width:100%; height:auto}}",
+           f".{name}-panels p {{margin:0 0 0.4em 0}}",
            f".{name} .sr-only {{position:absolute; width:1px; height:1px; overflow:hidden; clip:rect(0 0 0 0)}}"]
     for box, rid in ids.items():
         css.append(f"#{rid}:checked ~ .{name}-panels #{rid}-panel {{display:block}}")

@@ -144,3 +144,20 @@ def test_box_labels_fit_beside_their_number(box):
     inner = drawing.DiagramText(box.x + 21 + (box.w - 24) / 2, box.cy + 3.8, box.label, 10.5)
     x0, _, x1, _ = _text_rect(inner)
     assert box.x + 19 <= x0 and x1 <= box.x + box.w - 1, f"{box.label!r} does not fit its box"
+
+
+def test_live_diagram_puts_a_label_over_every_box_with_a_panel():
+    ids = {b.id for b in drawing.DIAGRAM_BOXES}
+    panels = {box: f"<p>panel of {box}</p>" for box in ids}
+    html = drawing.live_diagram(panels, selected="decoder.cross_attn")
+    radios = html.count('type="radio"')
+    assert radios == len(ids), "one radio button per box"
+    assert html.count("<label for=") == len(drawing.DIAGRAM_BOXES), "positions is drawn twice: two labels"
+    assert html.count(" checked") == 1 and "<script" not in html
+    for box in ids:
+        assert f"panel of {box}" in html
+    assert drawing.transformer_svg().split("<defs>")[1][:200] in html, "the live view draws the same diagram"
+    with pytest.raises(ValueError, match="does not have"):
+        drawing.live_diagram({"decoder.nothing": ""}, selected="decoder.nothing")
+    with pytest.raises(ValueError, match="selected"):
+        drawing.live_diagram(panels, selected="nowhere")
