@@ -373,7 +373,9 @@ def live_diagram(panels: dict, selected: str, name: str = "ch04-live") -> str:
     clickable); `selected` is shown first. No script and no kernel: each box is a <label> over the
     drawing for a hidden radio button, and CSS shows the panel of the checked one, so it works on
     a static site, in Jupyter and in Colab alike. The panel sits beside the drawing on a wide
-    screen and below it on a phone.
+    screen and below it on a phone. The root also carries `widget-viewer`, the site's class for an
+    interactive figure's frames: its tests judge the panel shown (alt text, vector, legible on a
+    phone), not the hidden ones.
     """
     unknown = set(panels) - {b.id for b in DIAGRAM_BOXES}
     if unknown or selected not in panels:
@@ -410,6 +412,6 @@ def live_diagram(panels: dict, selected: str, name: str = "ch04-live") -> str:
                     f'<span class="sr-only">{titles[b.id]}</span></label>')
     shown = [f'<div id="{rid}-panel">{panels[box]}</div>' for box, rid in ids.items()]
     svg = transformer_svg().replace('role="img"', 'role="img" aria-hidden="true"')
-    return (f'<div class="{name}"><style>{" ".join(css)}</style>{"".join(inputs)}'
+    return (f'<div class="{name} widget-viewer"><style>{" ".join(css)}</style>{"".join(inputs)}'
             f'<div class="{name}-figure">{svg}{"".join(hits)}</div>'
             f'<div class="{name}-panels" aria-live="polite">{"".join(shown)}</div></div>')
