@@ -372,10 +372,10 @@ def live_diagram(panels: dict, selected: str, name: str = "ch04-live") -> str:
     panels maps a box id of DIAGRAM_BOXES to the HTML shown for it (boxes without one are not
     clickable); `selected` is shown first. No script and no kernel: each box is a <label> over the
     drawing for a hidden radio button, and CSS shows the panel of the checked one, so it works on
-    a static site, in Jupyter and in Colab alike. The panel sits beside the drawing on a wide
-    screen and below it on a phone. The root also carries `widget-viewer`, the site's class for an
-    interactive figure's frames: its tests judge the panel shown (alt text, vector, legible on a
-    phone), not the hidden ones.
+    a static site, in Jupyter and in Colab alike. The panel sits beside the drawing where the
+    column is wide enough, below it otherwise. The root also carries `widget-viewer`, the site's
+    class for an interactive figure's frames: its tests judge the panel shown (alt text, vector,
+    legible on a phone), not the hidden ones.
     """
     unknown = set(panels) - {b.id for b in DIAGRAM_BOXES}
     if unknown or selected not in panels:

@@ -164,9 +164,11 @@ def test_chapter_5s_numbers_agree_with_each_other():
     long = read_result("ch05_gpt_vs_nanogpt_2000.json")
     config = GPTConfig(**run["model_config"])
     model = GPT(config)
-    assert model.num_params() == run["num_params"] == bench["num_params"] == long["num_params"]
-    assert {k: bench["config"][k] for k in run["model_config"]} == run["model_config"], \
-        "the page's run and the benchmark are not the same model"
+    assert model.num_params() == run["num_params"] == bench["num_params"]
+    for b in (bench, long):
+        assert {k: b["config"][k] for k in run["model_config"]} == run["model_config"], \
+            f"the page's run and the {b['config']['iters']}-step benchmark are not the same model"
+    assert long["flops_per_token"]["course"] == run["flops_per_token"]
     L, H, T = config.n_layer, config.n_head, config.block_size
     Q = config.n_embd // H
     fl = bench["flops_per_token"]
