@@ -8,7 +8,7 @@ CHECK_PYTHON = @$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v 
 	f"make: the course needs Python 3.11 or newer (its pinned numpy, matplotlib and ipykernel do); \
 	$(PYTHON) is {v.major}.{v.minor}. Install a newer one and run: make $(MAKECMDGOALS) PYTHON=python3.11")'
 
-.PHONY: venv student wheel book notebooks publish lint test test-fast clean
+.PHONY: venv student wheel book notebooks publish lint test test-fast gpu-check clean
 
 $(STAMP): requirements.txt requirements-student.txt pyproject.toml
 	$(CHECK_PYTHON)
@@ -67,6 +67,12 @@ test: lint
 ## the inner loop: no notebook grading, site build or browser (tests marked slow); one chapter: CH=ch03
 test-fast: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -m "not slow$(if $(CH), and $(CH))"
+
+## the first run on a GPU (at most ~5 minutes, no network): chapter 5's GPT at full size in bf16 and
+## fp16 + GradScaler, chapter 3's trainer; writes benchmarks/results/gpu_check.json. DATA=folder
+## with tinyshakespeare/ and cifar10-subset/. Without a GPU it runs at smoke size and says so.
+gpu-check: $(STAMP)
+	$(BIN)/python benchmarks/gpu_check.py $(if $(DATA),--data $(DATA))
 
 clean:
 	rm -rf _build .pytest_cache build dist

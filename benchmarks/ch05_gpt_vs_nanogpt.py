@@ -2,18 +2,26 @@
 
 Same config (nanoGPT's README CPU example: 4 layers, 4 heads, 128 wide, block 64, batch 12,
 dropout 0, bias off, AdamW lr 1e-3, betas (0.9, 0.99), weight decay 0.1, warm-up 100, cosine to
---iters, clipping 1.0), same data (tiny Shakespeare, nanoGPT's 90/10 split) and the same batches
-(each step's windows come from a generator seeded by the step number), in one process with one
-thread, the two variants alternated (A B B A ...). Reported: tokens per CPU-second of the training
-steps (evaluation excluded), validation loss, FLOPs per token (ours, nanoGPT's formula and
-torch.utils.flop_counter), MFU against this CPU's own measured matmul peak, and the FLOP-derived
-GPU times of nanoGPT's shakespeare_char run.
+--iters, clipping 1.0), same data (tiny Shakespeare, nanoGPT's 90/10 split), the same batches
+(each step's windows come from a generator seeded by the step number) and the same optimizer:
+fused AdamW on both sides (nanoGPT's configure_optimizers takes its fused branch when told the
+device is "cuda"; on a real CPU run it would use PyTorch's default, whose step is timed apart).
+One process, one thread, the two variants alternated every round (A B, then B A, ...).
 
-nanoGPT is NOT part of this repository: its model.py and train.py are read at run time from a
-local copy (a checkout, or a bare git directory read with `git show`), and the commit is
-recorded. Get one with `git clone https://github.com/karpathy/nanoGPT`.
+nanoGPT is NOT part of this repository: its model.py (GPT, configure_optimizers, estimate_mfu)
+and the get_lr function of its train.py are read at run time from a local copy (a checkout, or a
+bare git directory read with `git show`), and the commit is recorded. Its training step is
+re-typed below from train.py's loop (float32 on a CPU: its GradScaler is disabled and its autocast
+a nullcontext). Get a copy with `git clone https://github.com/karpathy/nanoGPT`.
 
-    nice -n 5 .venv/bin/python benchmarks/ch05_gpt_vs_nanogpt.py --nanogpt PATH [--iters 200] [--rounds 2]
+Reported: tokens per CPU-second over the training steps after the first WARMUP_STEPS (evaluation
+excluded), per run and compared with course_lib.protocol.compare when there are >= 5 runs a side;
+the final validation loss of each side (course_lib.gpt_train.final_val_loss, the same windows);
+FLOPs per token (ours, nanoGPT's formula and torch.utils.flop_counter, with the gap explained);
+MFU against this CPU's own measured matmul peak; and the FLOP-derived GPU times of nanoGPT's
+shakespeare_char run.
+
+    .venv/bin/python benchmarks/ch05_gpt_vs_nanogpt.py --nanogpt PATH [--iters 200] [--rounds 5]
 """
 from __future__ import annotations
 
@@ -37,10 +45,12 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from course_lib.chardata import get_batch, tiny_shakespeare_path, train_val_split
 from course_lib.gpt import GPT, GPTConfig
-from course_lib.gpt_train import GPU_PEAK_FLOPS, TrainConfig, estimate_loss, lr_at, train
+from course_lib.gpt_train import GPU_PEAK_FLOPS, TrainConfig, final_val_loss, lr_at, train
+from course_lib.protocol import MIN_SEEDS, compare
 
 RESULTS = Path(__file__).parent / "results"
 DEFAULT_NANOGPT = "/work/.mirror/karpathy+nanoGPT/repo"
+WARMUP_STEPS = 10      # the first steps of each run are not timed (allocator, caches)
 
 
 def read_nanogpt(path: str) -> tuple[dict[str, str], str]:
@@ -74,15 +84,17 @@ def nanogpt_get_lr(train_source: str, settings: dict):
 
 
 def nanogpt_run(ng, get_lr, model_args, cfg: TrainConfig, train_data, val_data):
-    """nanoGPT's model, optimizer (configure_optimizers) and training step as its train.py writes
-    them (float32 on a CPU: its GradScaler is disabled and its autocast context a nullcontext)."""
+    """nanoGPT's model and optimizer (configure_optimizers, fused branch) and its training step as
+    its train.py writes it (float32 on a CPU: its GradScaler is disabled, its autocast a
+    nullcontext). Returns the model and the CPU-seconds of each step."""
     torch.manual_seed(cfg.seed)
     model = ng.GPT(ng.GPTConfig(**model_args))
     with contextlib.redirect_stdout(open(os.devnull, "w")):
-        optimizer = model.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), "cpu")
+        optimizer = model.configure_optimizers(cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), "cuda")
+    assert optimizer.defaults.get("fused"), "nanoGPT's configure_optimizers should take its fused branch"
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     T, bs = model_args["block_size"], cfg.batch_size
-    cpu = 0.0
+    steps = []
     model.train()
     for it in range(cfg.max_iters):
         c0 = time.process_time()   # the batch is timed too, as in the course trainer
@@ -98,8 +110,8 @@ def nanogpt_run(ng, get_lr, model_args, cfg: TrainConfig, train_data, val_data):
         scaler.step(optimizer)
         scaler.update()
         optimizer.zero_grad(set_to_none=True)
-        cpu += time.process_time() - c0
-    return model, cpu
+        steps.append(time.process_time() - c0)
+    return model, steps
 
 
 def cpu_matmul_peak(n: int = 512, reps: int = 30) -> float:
@@ -116,10 +128,12 @@ def cpu_matmul_peak(n: int = 512, reps: int = 30) -> float:
 
 
 def optimizer_step_ms(model, reps: int = 50, rounds: int = 5) -> dict:
-    """CPU milliseconds of one AdamW step on this model: the fused kernel vs the foreach one."""
+    """CPU milliseconds of one AdamW step on this model: the fused kernel (both sides of the
+    benchmark), PyTorch's default on a CPU (nanoGPT's CPU path: one tensor at a time), and foreach."""
     idx = torch.randint(model.config.vocab_size, (12, model.config.block_size))
     model(idx, idx)[1].backward()
     opts = {"fused": torch.optim.AdamW(model.parameters(), lr=1e-9, fused=True),
+            "default_cpu_single_tensor": torch.optim.AdamW(model.parameters(), lr=1e-9),
             "foreach": torch.optim.AdamW(model.parameters(), lr=1e-9, foreach=True)}
     best = {k: float("inf") for k in opts}
     for _ in range(rounds):
@@ -168,8 +182,7 @@ def main():
     p.add_argument("--nanogpt", default=os.environ.get("NANOGPT_DIR", DEFAULT_NANOGPT))
     p.add_argument("--data", default="/work/shared/data/tinyshakespeare/input.txt")
     p.add_argument("--iters", type=int, default=200)
-    p.add_argument("--rounds", type=int, default=2, help="A B then B A per round")
-    p.add_argument("--final_eval_iters", type=int, default=200)
+    p.add_argument("--rounds", type=int, default=5, help="one run a side per round: A B, then B A, ...")
     args = p.parse_args()
     torch.set_num_threads(1)
 
@@ -195,20 +208,20 @@ def main():
     runs = {"course": [], "nanogpt": []}
     order = [name for r in range(args.rounds) for name in (("nanogpt", "course") if r % 2 == 0 else ("course", "nanogpt"))]
     models = {}
+    per_step_tokens = cfg.tokens_per_iter(64)
     for name in order:
         if name == "course":
             res = train(GPTConfig(**model_args), cfg, train_data, val_data, log=lambda s: None)
-            model, cpu, tokens = res.model, res.train_cpu_seconds, res.train_tokens
+            model, steps = res.model, res.step_cpu_seconds
         else:
             with contextlib.redirect_stdout(open(os.devnull, "w")):
-                model, cpu = nanogpt_run(ng, get_lr, model_args, cfg, train_data, val_data)
-            tokens = cfg.tokens_per_iter(64) * cfg.max_iters
-        val20 = estimate_loss(model, val_data, 64, 12, 20, "cpu", contextlib.nullcontext(), seed=cfg.seed + 1)
-        runs[name].append({"cpu_seconds": cpu, "tokens_per_cpu_second": tokens / cpu, "val_loss_20_batches": val20})
+                model, steps = nanogpt_run(ng, get_lr, model_args, cfg, train_data, val_data)
+        timed = steps[WARMUP_STEPS:]
+        rate = per_step_tokens * len(timed) / sum(timed)
+        runs[name].append({"cpu_seconds": sum(steps), "timed_steps": len(timed), "tokens_per_cpu_second": rate})
         models[name] = model
-        print(f"{name:8s} {tokens / cpu:8,.0f} tokens/CPU-s  val loss {val20:.4f} (20 batches)", flush=True)
-    final = {n: estimate_loss(m, val_data, 64, 12, args.final_eval_iters, "cpu", contextlib.nullcontext(), seed=7)
-             for n, m in models.items()}
+        print(f"{name:8s} {rate:8,.0f} tokens/CPU-s over steps {WARMUP_STEPS}..{cfg.max_iters}", flush=True)
+    final = {n: final_val_loss(m, val_data, 64, 12) for n, m in models.items()}
     same_weights = max((a - b).abs().max().item() for a, b in zip(models["course"].state_dict().values(),
                                                                     models["nanogpt"].state_dict().values()))
 
@@ -217,19 +230,34 @@ def main():
         nano_fpt = models["nanogpt"].estimate_mfu(1, 1.0) * 312e12 / 64   # its MFU formula, undone
     peak = cpu_matmul_peak()
     rate = {n: statistics.median(r["tokens_per_cpu_second"] for r in runs[n]) for n in runs}
+    speed = None
+    if args.rounds >= MIN_SEEDS:
+        d = compare([r["tokens_per_cpu_second"] for r in runs["course"]],
+                    [r["tokens_per_cpu_second"] for r in runs["nanogpt"]])
+        speed = {"course_minus_nanogpt": d.diff, "low": d.low, "high": d.high, "word": d.word, "ratio": d.ratio,
+                 "course": vars(d.a), "nanogpt": vars(d.b),
+                 "sentence": d.sentence("the course trainer", "nanoGPT", "speed", " tokens/CPU-s")}
+    ln_gains = sum(p.numel() for n, p in models["course"].named_parameters() if "ln" in n)
     out = {
-        "what": "course_lib.gpt_train vs nanoGPT's model.py + train.py step, CPU, one thread, alternated",
-        "nanogpt_commit": commit, "nanogpt_source": "read at run time from a local copy; not in this repository",
+        "what": "course_lib.gpt_train vs nanoGPT's model and training step, CPU, one thread, alternated every round",
+        "nanogpt_commit": commit,
+        "nanogpt_source": ("model.py (GPT, configure_optimizers, estimate_mfu) and train.py's get_lr read at run time "
+                           "from a local copy, not in this repository; the training step re-typed from train.py's loop"),
         "machine": f"{platform.machine()}, shared 2-core VM (other jobs running), torch {torch.__version__}",
         "config": model_args | {"batch_size": 12, "iters": args.iters, "lr": cfg.learning_rate, "betas": [cfg.beta1, cfg.beta2],
                                 "weight_decay": cfg.weight_decay, "warmup_iters": cfg.warmup_iters, "grad_clip": cfg.grad_clip},
-        "order": order, "runs": runs,
+        "order": order, "runs": runs, "warmup_steps_not_timed": WARMUP_STEPS,
         "tokens_per_cpu_second_median": rate, "speed_ratio_course_over_nanogpt": rate["course"] / rate["nanogpt"],
-        "val_loss_final": final, "final_eval": f"{args.final_eval_iters} batches of 12 x 64, the same windows for both",
+        "speed_comparison": speed,
+        "val_loss_final": final, "final_eval": "course_lib.gpt_train.final_val_loss: 200 batches of 12 x 64, "
+                                               "the same windows for both",
         "same_initial_weights": same_init, "max_weight_difference_after_training": same_weights,
-        "optimizer": {"course": "AdamW fused=True (CPU kernel)", "nanogpt": "AdamW, fused only on CUDA (foreach here)"},
+        "optimizer": {"course": "AdamW fused=True (course_lib.gpt_train.make_optimizer)",
+                      "nanogpt": "AdamW fused=True (its configure_optimizers, device_type='cuda' branch)"},
+        "num_params": ours.num_params(),
         "flops_per_token": {"course": ours.flops_per_token(), "nanogpt_formula": nano_fpt,
-                            "torch_flop_counter": counted_flops_per_token(ours, tok.vocab_size, 64)},
+                            "torch_flop_counter": counted_flops_per_token(ours, tok.vocab_size, 64),
+                            "layernorm_gains": ln_gains, "six_times_layernorm_gains": 6 * ln_gains},
         "cpu_matmul_peak_flops_per_cpu_second": peak,
         "adamw_step_cpu_ms": optimizer_step_ms(GPT(GPTConfig(**model_args))),
         "train_step_cpu_ms_median": {n: 1e3 * cfg.tokens_per_iter(64) / rate[n] for n in rate},
@@ -244,11 +272,12 @@ def main():
     print(f"\nnanoGPT commit {commit}")
     print(f"tokens per CPU-second (median): course {rate['course']:,.0f}, nanoGPT {rate['nanogpt']:,.0f}, "
           f"ratio {out['speed_ratio_course_over_nanogpt']:.2f}")
-    print(f"val loss at {args.iters} iterations ({args.final_eval_iters} batches): course {final['course']:.4f}, "
+    print(f"val loss at {args.iters} iterations (200 batches): course {final['course']:.4f}, "
           f"nanoGPT {final['nanogpt']:.4f}; same initial weights: {same_init}; max weight difference after training {same_weights:.2e}")
     print(f"FLOPs/token: course {fl['course']:,}, nanoGPT formula {fl['nanogpt_formula']:,.0f}, "
           f"flop counter {fl['torch_flop_counter']:,.0f} ({fl['torch_flop_counter'] / fl['course'] - 1:+.2%})")
-    print(f"AdamW step: fused {out['adamw_step_cpu_ms']['fused']:.2f} ms, foreach {out['adamw_step_cpu_ms']['foreach']:.2f} ms "
+    print(f"AdamW step: fused {out['adamw_step_cpu_ms']['fused']:.2f} ms, "
+          f"default {out['adamw_step_cpu_ms']['default_cpu_single_tensor']:.2f} ms "
           f"(a whole training step: course {out['train_step_cpu_ms_median']['course']:.1f} ms)")
     print(f"CPU matmul peak {peak / 1e9:.1f} GFLOP/CPU-s; MFU vs it: course {out['mfu_vs_cpu_matmul_peak']['course']:.1%}, "
           f"nanoGPT {out['mfu_vs_cpu_matmul_peak']['nanogpt']:.1%}")

@@ -15,7 +15,8 @@ One idea per module; each module's docstring names the chapter that introduces i
     gradcheck      1     numeric_grad, relative_error
     testing        0     assert_shape, assert_close, assert_own, assert_written_by_hand (test helpers with
                          teaching messages)
-    drawing        2     draw_graph (any micrograd-style computation graph)
+    drawing        2     draw_graph (any micrograd-style computation graph); ch04's Transformer diagram
+                         (transformer_svg, whose arrows are checked against transformer.dataflow)
     engine         2     Value, topological_order, linear (scalar reverse-mode autograd)
     nn             2     Module, Neuron, Layer, MLP (on the scalar engine)
     micrograd      2     engine + nn + make_moons + draw_graph under karpathy/micrograd's names
@@ -27,7 +28,8 @@ One idea per module; each module's docstring names the chapter that introduces i
     protocol       3     measured comparisons: per-seed summaries, Welch intervals, verdict words from intervals
     cifar_trainer  3     CifarNet (whitened, BatchNorm), lr_schedule, evaluate, train: the fast CIFAR-10 trainer
     transformer    4     the Transformer box by box: sinusoidal_positions, scaled_dot_product_attention,
-                         causal_mask, padding_mask, MultiHeadAttention, LayerNorm, blocks, position_dependency
+                         causal_mask, padding_mask, MultiHeadAttention, LayerNorm, blocks, position_dependency,
+                         dataflow (which box feeds which, recorded from a forward pass)
     widgets        1     precomputed_widget: controls that pick precomputed outputs, no kernel needed
     chardata       5     CharTokenizer, tiny_shakespeare_path, train_val_split (nanoGPT's 90/10), get_batch
     gpt            5     GPTConfig, GPT (nanoGPT's / GPT-2's parameter layout, HF loader), surprisal

@@ -232,3 +232,125 @@ def position_dependency(f, x: torch.Tensor) -> torch.Tensor:
         rows.append(torch.zeros(x.shape[1], dtype=torch.bool) if grad is None
                     else (grad != 0).any(dim=0).any(dim=-1))               # (T,)
     return torch.stack(rows)
+
+
+# ---- the diagram's arrows, recorded from a forward pass ------------------------------------------
+BOXES = (TokenEmbedding, MultiHeadAttention, LayerNorm, FeedForward, nn.Linear)
+PORTS = {"q_proj": "Q", "k_proj": "K", "v_proj": "V"}      # an attention box's three inputs
+
+
+def dataflow(model: nn.Module, *inputs: torch.Tensor, names=("src", "tgt"), collapse_layers: bool = True) -> set:
+    """The arrows of the model's diagram, recorded from one real forward pass: a set of
+    (from, to, port) with one entry per arrow.
+
+    A box is a submodule of kind TokenEmbedding, MultiHeadAttention, LayerNorm, FeedForward or
+    Linear (not inside another box), named by its path in the model ("decoder.0.cross_attn";
+    with collapse_layers the layer number is dropped, "decoder.cross_attn", as the diagram's
+    "N×" stack draws every layer once). An attention box has three ports, the inputs of its
+    q_proj, k_proj and v_proj ("Q", "K", "V"); every other box has one (""). The inputs are
+    named by `names`, buffers of the model by their names ("positions"), and the model's
+    result is "output". A sum of two such values outside any box is a junction, named
+    "add(a, b)", except a sum that goes only into a LayerNorm: that is the "Add" of the
+    diagram's "Add & Norm", and its two operands become that box's inputs.
+
+    How: forward hooks mark each box's output with the box's name, a TorchFunctionMode carries
+    the marks through every other tensor operation, and a pre-hook on each input records the
+    marks that arrive there.
+    """
+    from torch.overrides import TorchFunctionMode
+    from torch.utils._pytree import tree_flatten
+
+    marks: dict[int, frozenset] = {}       # id(tensor) -> the boxes its value comes from
+    alive: list = []                       # keep marked tensors alive so their ids stay unique
+    edges: set = set()                     # (from, to, port) before layer names are collapsed
+    consumers: dict[str, set] = {}         # junction -> the (box, port) pairs it feeds
+    depth = [0]                            # > 0 while inside a box's forward
+
+    def mark(t, sources):
+        if isinstance(t, torch.Tensor) and sources:
+            marks[id(t)] = frozenset(sources)
+            alive.append(t)
+
+    def sources_of(*objs):
+        found = set()
+        for t in tree_flatten(objs)[0]:
+            if isinstance(t, torch.Tensor):
+                found |= marks.get(id(t), frozenset())
+        return found
+
+    def record(to, port, value):
+        for source in sources_of(value):
+            edges.add((source, to, port))
+            consumers.setdefault(source, set()).add((to, port))
+
+    class Carry(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            if getattr(func, "__name__", "") in ("add", "__add__", "__radd__") and depth[0] == 0:
+                operands = [sources_of(a) for a in args[:2]]
+                if len(operands) == 2 and all(operands):
+                    name = "add(" + ", ".join(sorted(s for ops in operands for s in ops)) + ")"
+                    for ops in operands:
+                        for s in ops:
+                            edges.add((s, name, ""))
+                            consumers.setdefault(s, set()).add((name, ""))
+                    mark(out, {name})
+                    return out
+            for t in tree_flatten(out)[0]:
+                mark(t, sources_of(args, kwargs))
+            return out
+
+    boxes = {name: m for name, m in model.named_modules()
+             if isinstance(m, BOXES) and not any(name.startswith(b + ".") for b in _outer_boxes(model))}
+    handles = []
+    for name, module in boxes.items():
+        def enter(module, args, kwargs, name=name):
+            if not isinstance(module, MultiHeadAttention):     # attention: its ports record
+                record(name, "", (args, kwargs))
+            depth[0] += 1
+
+        def leave(module, args, output, name=name):
+            depth[0] -= 1
+            marks.pop(id(output), None)
+            mark(output, {name})
+
+        handles.append(module.register_forward_pre_hook(enter, with_kwargs=True))
+        handles.append(module.register_forward_hook(leave))
+        if isinstance(module, MultiHeadAttention):
+            for attr, port in PORTS.items():
+                handles.append(getattr(module, attr).register_forward_pre_hook(
+                    lambda m, args, name=name, port=port: record(name, port, args)))
+    for buffer_name, buffer in model.named_buffers():
+        mark(buffer, {buffer_name})
+    for name, x in zip(names, inputs):
+        mark(x, {name})
+    try:
+        with torch.no_grad(), Carry():
+            out = model(*inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    record("output", "", out)
+
+    # "Add & Norm": a junction that feeds one LayerNorm and nothing else is that box's Add
+    for junction, uses in list(consumers.items()):
+        if junction.startswith("add(") and len(uses) == 1:
+            (to, port), = uses
+            if isinstance(boxes.get(to), LayerNorm):
+                feeding = {(s, j, p) for s, j, p in edges if j == junction}
+                edges -= feeding | {(junction, to, port)}
+                edges |= {(s, to, port) for s, _, _ in feeding}
+    if collapse_layers:
+        edges = {tuple(_collapse(part) for part in edge) for edge in edges}
+    return edges
+
+
+def _outer_boxes(model):
+    return [name for name, m in model.named_modules() if name and isinstance(m, BOXES)]
+
+
+def _collapse(name: str) -> str:
+    """"decoder.1.cross_attn" -> "decoder.cross_attn" (also inside junction names)."""
+    import re
+    return re.sub(r"\.\d+(?=[.,)]|$)", "", name)

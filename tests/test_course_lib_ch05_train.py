@@ -144,3 +144,57 @@ def test_ddp_two_gloo_processes_match_each_other_and_one_process(tmp_path, monke
     for k in r0:
         torch.testing.assert_close(r0[k], r1[k], rtol=0, atol=0, msg=f"ranks differ in {k}")
         torch.testing.assert_close(r0[k], one[k], rtol=0, atol=2e-5, msg=f"2 processes vs 1 differ in {k}")
+
+
+def test_step_cpu_seconds_cover_every_step_and_sum_to_the_total():
+    mc, tr, va = data()
+    res = train(mc, quick(), tr, va, log=lambda s: None)
+    assert len(res.step_cpu_seconds) == 6 and all(s > 0 for s in res.step_cpu_seconds)
+    assert math.isclose(sum(res.step_cpu_seconds), res.train_cpu_seconds)
+
+
+def test_chapter_5s_numbers_agree_with_each_other():
+    """The page prints the run's parameter count and the benchmark's FLOPs per token: one model, so
+    FLOPs per token = 6 N + 12 L H Q T with the N it prints, the flop counter's shortfall is the
+    LayerNorm gains' 6 FLOPs each, and the page's 2,000-step run and the benchmark's course side are
+    the same run with one final loss."""
+    from course_lib.gpt import GPT
+    from course_lib.results import read_result
+    run, bench = read_result("ch05_train_cpu.json"), read_result("ch05_gpt_vs_nanogpt_200.json")
+    long = read_result("ch05_gpt_vs_nanogpt_2000.json")
+    config = GPTConfig(**run["model_config"])
+    model = GPT(config)
+    assert model.num_params() == run["num_params"] == bench["num_params"]
+    for b in (bench, long):
+        assert {k: b["config"][k] for k in run["model_config"]} == run["model_config"], \
+            f"the page's run and the {b['config']['iters']}-step benchmark are not the same model"
+    assert long["flops_per_token"]["course"] == run["flops_per_token"]
+    L, H, T = config.n_layer, config.n_head, config.block_size
+    Q = config.n_embd // H
+    fl = bench["flops_per_token"]
+    assert fl["course"] == run["flops_per_token"] == 6 * run["num_params"] + 12 * L * H * Q * T
+    assert fl["nanogpt_formula"] == fl["course"]
+    gains = sum(p.numel() for n, p in model.named_parameters() if ".ln_" in n)
+    assert fl["layernorm_gains"] == gains and fl["course"] - fl["torch_flop_counter"] == 6 * gains
+    assert math.isclose(run["final_val_loss"], long["val_loss_final"]["course"], rel_tol=1e-6), \
+        "the page's run and the benchmark's 2,000-step course run should end with the same loss"
+
+
+@pytest.mark.slow
+def test_gpu_check_runs_at_smoke_size_without_a_gpu(tmp_path):
+    out = tmp_path / "gpu_check.json"
+    env = os.environ | {"CUDA_VISIBLE_DEVICES": "", "COURSE_DATA_DIR": str(tmp_path / "empty-cache"),
+                        "COURSE_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--out", str(out)],
+                          capture_output=True, text=True, timeout=900, env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "no GPU here" in proc.stdout and "SMOKE size" in proc.stdout
+    result = __import__("json").loads(out.read_text())
+    assert result["kind"] == "smoke" and result["peak_flops"] is None
+    runs = result["ch05"]["runs"]
+    assert set(runs) == {"bf16", "fp16 + GradScaler"}
+    assert runs["bf16"]["dtype"] == "bfloat16" and not runs["bf16"]["grad_scaler"]
+    assert runs["fp16 + GradScaler"]["dtype"] == "float16" and runs["fp16 + GradScaler"]["grad_scaler"]
+    for r in runs.values():
+        assert r["tokens_per_second"] > 0 and math.isfinite(r["val_loss_end"]) and r["mfu"] is None
+    assert result["ch03"]["images_per_second"] > 0 and result["ch03"]["data"] == "synthetic (smoke)"

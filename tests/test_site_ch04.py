@@ -1,13 +1,11 @@
 """Chapter 4's page in a real browser: the redrawn diagram (SVG), the formulas and figures, and the
-two widgets (pick a box; attention heat maps per layer and head) clicked through at desktop and
-phone width. The site has no kernel: every frame was rendered at build time and embedded as widget
-state, and the controls only choose which one shows (course_lib.widgets).
+live diagram whose boxes are the control, clicked through at desktop and phone width. The site has
+no kernel: every panel was rendered at build time, and each box is a label for a radio button that
+CSS turns into "show this panel" (course_lib.drawing.live_diagram).
 
 Uses the whole-site build from conftest.py (`built_site`), like tests/test_site_ch01.py.
 """
 from __future__ import annotations
-
-import re
 
 import pytest
 from conftest import wait_for_mathjax
@@ -16,33 +14,6 @@ pytestmark = pytest.mark.slow
 
 PAGE = "book/ch04/index.html"
 WIDTHS = {"desktop": 1280, "phone": 390}
-
-
-def widget_outputs(page):
-    """The cell outputs that hold a widget with a dropdown: the box picker, then the heat maps."""
-    page.wait_for_selector(".jupyter-widgets select", timeout=30000)
-    page.wait_for_function("() => [...document.querySelectorAll('.jupyter-widgets img')].some(i => i.naturalWidth > 0)",
-                           timeout=20000)
-    outputs = page.locator(".cell_output:has(.jupyter-widgets select)")
-    assert outputs.count() == 2, f"expected the box picker and the heat-map widget, found {outputs.count()}"
-    return outputs.nth(0), outputs.nth(1)
-
-
-def shown(output):
-    """(a fingerprint of the one visible frame image's bytes, visible text) inside one widget's output.
-
-    The bytes, not the src: the widget manager may give a frame a new blob: URL each time it shows it.
-    """
-    return output.evaluate("""async (el) => {
-        const visible = (n) => n.offsetParent !== null && n.getBoundingClientRect().height > 0;
-        const imgs = [...el.querySelectorAll('img')].filter(visible);
-        const html = [...el.querySelectorAll('.widget-html-content')].filter(visible).map(n => n.textContent).join(' | ');
-        if (imgs.length !== 1) return [`${imgs.length} images visible`, html];
-        const bytes = new Uint8Array(await (await fetch(imgs[0].src)).arrayBuffer());
-        let h = 0;
-        for (const b of bytes) h = (h * 31 + b) | 0;
-        return [`${bytes.length}:${h}`, html];
-    }""")
 
 
 @pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
@@ -73,46 +44,81 @@ def test_ch04_diagram_formulas_and_figures(built_site, site_url, page, width):
 
 
 @pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
-def test_ch04_widgets_click_through_without_a_kernel(built_site, site_url, page, width):
+def test_ch04_live_diagram_boxes_are_the_control(built_site, site_url, page, width):
+    """The live diagram's boxes are the control: clicking each shows its own panel, with a loaded
+    picture; the arrow keys move between boxes; nothing runs past a phone's edge."""
     page.set_viewport_size({"width": width, "height": 900})
     page.goto(f"{site_url}/{PAGE}", wait_until="load")
-    boxes, heads = widget_outputs(page)
+    live = page.locator("#fig-ch04-live .ch04-live")
+    live.scroll_into_view_if_needed()
+    labels = live.locator(".ch04-live-figure label")
+    n = labels.count()
+    assert n >= 18, f"expected a clickable label over every box of the drawing, found {n}"
 
-    # The box picker: every box shows its own frame, named, with its tensor's shape.
-    select = boxes.locator("select").first
-    select.scroll_into_view_if_needed()
-    labels = select.evaluate("(s) => [...s.options].map(o => o.textContent.replace(/\\u00a0/g, ' '))")
-    assert len(labels) >= 8 and any("Cross-attention" in lab for lab in labels), f"box options: {labels}"
-    frames, texts = set(), []
-    for i, label in enumerate(labels):
-        select.select_option(index=i)
-        page.wait_for_timeout(200)
-        src, text = shown(boxes)
-        assert not src.endswith("visible"), f"box {label!r}: {src}"
-        assert label in text and re.search(r"out \(1, \d+, \d+\)", text), f"box {label!r} shows {text!r}"
-        frames.add(src)
-        texts.append(text)
-    assert len(frames) == len(labels), f"each box should show its own picture; {len(frames)} for {len(labels)} boxes"
+    def shown():
+        return live.evaluate("""async (el) => {
+            const panels = [...el.querySelectorAll('.ch04-live-panels > div')]
+                .filter(p => p.offsetParent !== null);
+            if (panels.length !== 1) return [`${panels.length} panels visible`, '', 0];
+            const img = panels[0].querySelector('img');
+            if (img && !img.complete) await new Promise(r => img.addEventListener('load', r));
+            return [panels[0].id, panels[0].textContent, img ? img.naturalWidth : -1];
+        }""")
 
-    # The heat maps: the dropdown picks the attention, the buttons pick layer and head.
-    kind = heads.locator("select").first
-    kind.scroll_into_view_if_needed()
-    seen = {shown(heads)[0]}
-    n_kinds = kind.evaluate("(s) => s.options.length")
-    for k in range(n_kinds):
-        kind.select_option(index=k)
-        for layer in ("1", "2"):
-            heads.locator(".widget-toggle-buttons").nth(0).get_by_role("button", name=layer, exact=True).click()
-            for head in ("1", "2"):
-                heads.locator(".widget-toggle-buttons").nth(1).get_by_role("button", name=head, exact=True).click()
-                page.wait_for_timeout(150)
-                src, _ = shown(heads)
-                assert not src.endswith("visible"), f"attention {k}, layer {layer}, head {head}: {src}"
-                seen.add(src)
-    assert len(seen) == n_kinds * 4, f"every attention, layer and head should have its own heat map; saw {len(seen)}"
+    first = shown()
+    assert "Cross-attention" in first[1], f"cross-attention should be shown first, got {first[:2]}"
+    seen = {}
+    for i in range(n):
+        label = labels.nth(i)
+        title = label.get_attribute("title")
+        label.click()
+        panel, text, img_width = shown()
+        assert not panel.endswith("visible"), f"box {title!r}: {panel}"
+        assert title.split(" ", 1)[-1] in text, f"box {title!r} shows {text[:80]!r}"
+        assert img_width != 0, f"box {title!r}: its picture did not load"
+        seen.setdefault(panel, title)
+        outline = label.evaluate("(el) => getComputedStyle(el).outlineStyle")
+        assert outline == "solid", f"the chosen box {title!r} should be outlined, got {outline}"
+    assert len(seen) >= 18, f"each box should have its own panel; saw {len(seen)}"
 
-    # Nothing of the widgets runs past a phone's edge.
-    for output in (boxes, heads):
-        right = output.evaluate("(el) => Math.max(...[...el.querySelectorAll('*')].map(n => n.getBoundingClientRect().right))")
-        assert right <= width + 1, f"a widget runs past the right edge: {right:.0f} px at {width} px"
+    # keyboard: the boxes are radio buttons, so the arrow keys move from one to the next
+    live.locator("input[type=radio]:checked").focus()
+    before = shown()[0]
+    page.keyboard.press("ArrowDown")
+    assert shown()[0] != before, "the arrow keys should move to another box"
+
+    right = live.evaluate("(el) => Math.max(...[...el.querySelectorAll('*')]"
+                          ".map(n => n.getBoundingClientRect().right))")
+    assert right <= width + 1, f"the live diagram runs past the right edge: {right:.0f} px at {width} px"
     assert not page.errors, f"JavaScript errors: {page.errors}"
+
+
+@pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
+def test_ch04_diagram_text_is_legible_and_never_crossed_by_a_line(built_site, site_url, page, width):
+    """Measured in the browser on the inline copy of the drawing: every text is at least 9 CSS px,
+    and no arrow or frame passes through a text."""
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(f"{site_url}/{PAGE}", wait_until="load")
+    svg = page.locator("#fig-ch04-live svg")
+    svg.scroll_into_view_if_needed()
+    report = svg.evaluate("""(svg) => {
+        const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+        const texts = [...svg.querySelectorAll('text')];
+        const small = texts.map(t => [t.textContent, parseFloat(getComputedStyle(t).fontSize) * scale])
+                           .filter(([, px]) => px < 9);
+        const rects = texts.map(t => [t.textContent, t.getBoundingClientRect()]);
+        const crossings = [];
+        for (const line of svg.querySelectorAll('path.flow, rect.frame')) {
+            const length = line.getTotalLength(), ctm = line.getScreenCTM();
+            for (let d = 0; d <= length; d += 0.5) {
+                const p = line.getPointAtLength(d).matrixTransform(ctm);
+                for (const [name, r] of rects) {
+                    if (p.x > r.left + 0.5 && p.x < r.right - 0.5 && p.y > r.top + 0.5 && p.y < r.bottom - 0.5)
+                        crossings.push(`${name} by ${line.dataset.from || line.getAttribute('class')}`);
+                }
+            }
+        }
+        return {scale, small, crossings: [...new Set(crossings)]};
+    }""")
+    assert not report["small"], f"text under 9 px at {width} px: {report['small'][:5]}"
+    assert not report["crossings"], f"labels crossed by a line at {width} px: {report['crossings']}"
