@@ -41,6 +41,10 @@ One idea per module; each module's docstring names the chapter that introduces i
                          knn_distribution, interpolate, tune (on validation), KNNLM for sampling
     ralm           6     retrieval in context (Ram et al. 2023): PassageRetriever (BM25), in_context_input,
                          continuation_nll, evaluate_in_context
+    tensor         7     Tensor (tinygrad's API): four op kinds, gradient rules over them, everything else derived
+    lazy           7     LazyBuffer graph, View, create_schedule (fusion), generated C kernels (numpy fallback)
+    charmlp        7     a character-level MLP for any tinygrad- or torch-style Tensor: init, windows, loss, SGD step
+    kernelcheck    7     run_kernel_source: run an exercise's generated kernel source beside student code
 
 `import course_lib` is cheap: the names in __all__ load their module (and torch) on first use, so
 the scalar engine runs without importing torch at all.
