@@ -45,7 +45,7 @@ K_MAX = 1024
 LAMBDAS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
 KS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
 TAU_FACTORS = [0.25, 0.5, 1, 2, 4, 8]        # tau = factor x the median distance to the nearest key
-EVAL_SEEDS = [0, 1, 2, 3, 4]                 # models that no choice was tuned on
+EVAL_SEEDS = [0, 1, 2, 3, 4]                 # models that no choice was tuned on (--eval-seeds)
 PARTS = 5
 NAME_LINE = re.compile(r"^([A-Z][A-Z' ]*[A-Z]):$", re.M)
 
@@ -166,6 +166,9 @@ def main():
     p.add_argument("--data", default="/work/shared/data/tinyshakespeare/input.txt")
     p.add_argument("--prepare", type=int, nargs="+", metavar="SEED",
                    help="only find and cache the neighbours of these seeds' models (run as each model is trained)")
+    p.add_argument("--eval-seeds", type=int, nargs="+", default=EVAL_SEEDS,
+                   help=f"models whose test split is read (trained by ch06_train_gpt.py); {MODEL_SEED} alone: "
+                        "the tuned model, with the spread over parts of the test split")
     p.add_argument("--generation-only", action="store_true",
                    help="measure only the cost per generated character again, into the existing results")
     args = p.parse_args()
@@ -204,16 +207,24 @@ def main():
     del val
 
     per_seed = {}
-    for seed in EVAL_SEEDS:                              # the test split, read once per model, at that setting
+    for seed in args.eval_seeds:                              # the test split, read once per model, at that setting
         per_seed[seed] = evaluate(seed, setting, tok, text, spans, classes, who, train_names)
         r = per_seed[seed]
         print(f"seed {seed}: test loss model {r['loss_model']:.4f}, kNN-LM {r['loss_knn']:.4f}", flush=True)
     runs = list(per_seed.values())
-    diff = compare([r["loss_knn"] for r in runs], [r["loss_model"] for r in runs])
-    print(diff.sentence("the kNN-LM", "the model alone", "test loss", " nats"), flush=True)
     parts = [{"model": float(np.mean([r["parts"][j]["model"] for r in runs])),
               "knn": float(np.mean([r["parts"][j]["knn"] for r in runs])),
               "knn_minus_model": [r["parts"][j]["knn"] - r["parts"][j]["model"] for r in runs]} for j in range(PARTS)]
+    if len(runs) > 1:                                    # the spread over models no choice was tuned on
+        units, over = runs, (f"{len(runs)} model seeds ({', '.join(map(str, args.eval_seeds))}), "
+                             f"none used for tuning" if MODEL_SEED not in args.eval_seeds else
+                             f"{len(runs)} model seeds ({', '.join(map(str, args.eval_seeds))})")
+        a, b = [r["loss_knn"] for r in runs], [r["loss_model"] for r in runs]
+    else:                                                # one model: the spread over parts of its test split
+        units, over = parts, f"{PARTS} disjoint consecutive parts of the test split, one model (seed {args.eval_seeds[0]})"
+        a, b = [r["knn"] for r in parts], [r["model"] for r in parts]
+    diff = compare(a, b)
+    print(diff.sentence("the kNN-LM", "the model alone", "test loss", " nats"), flush=True)
 
     index, store, build = index_for(MODEL_SEED, tok, text, spans)
     model = load_model(MODEL_SEED)
@@ -223,10 +234,10 @@ def main():
                for name in ("model alone", "kNN-LM, faiss IVF")}
     RESULTS.write_text(json.dumps({
         "what": "kNN-LM (Khandelwal et al. 2020) on chapter 5's CPU GPT: lambda, k, tau tuned on validation with "
-                f"model seed {MODEL_SEED}; the test split read once for each of {len(EVAL_SEEDS)} other seeds",
+                f"model seed {MODEL_SEED}; the test split read once for each of the model seeds {args.eval_seeds}",
         "machine": f"{platform.processor() or platform.machine()}, shared 2-core VM, torch {torch.__version__}, "
                    f"faiss {faiss.__version__}",
-        "tuning_seed": MODEL_SEED, "eval_seeds": EVAL_SEEDS,
+        "tuning_seed": MODEL_SEED, "eval_seeds": args.eval_seeds,
         "splits": {k_: {"chars": e - s, "from": s} for k_, (s, e) in spans.items()},
         "datastore": {"entries": len(store), "key": "input of lm_head (after ln_f)", "stride": STRIDE,
                       "index": f"faiss IVF-Flat, {NLIST} cells, nprobe {NPROBE}", "k_max": K_MAX,
@@ -237,10 +248,10 @@ def main():
                  "target_among_k_neighbours": float(np.mean([r["target_among_k_neighbours"] for r in runs])),
                  "by_class": mean_over_seeds([r["by_class"] for r in runs]),
                  "by_name": mean_over_seeds([r["by_name"] for r in runs]), "parts": parts},
-        "spread": {"over": f"{len(EVAL_SEEDS)} model seeds ({', '.join(map(str, EVAL_SEEDS))}), none used for tuning",
+        "spread": {"over": over, "units": len(units),
                    "model": vars(diff.b), "knn": vars(diff.a),
                    "knn_minus_model": diff.diff, "low": diff.low, "high": diff.high, "word": diff.word,
-                   "paired_difference": vars(summarize([r["loss_knn"] - r["loss_model"] for r in runs]))},
+                   "paired_difference": vars(summarize([x - y for x, y in zip(a, b)]))},
         "per_seed": {str(s_): {k_: v for k_, v in r.items() if k_ not in ("by_name",)} for s_, r in per_seed.items()},
         "generation": speed, "samples": samples, "train_names": sorted(train_names),
     }, indent=1, default=float))

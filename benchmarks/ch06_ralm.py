@@ -86,13 +86,17 @@ def test_one(seed, setting, retriever, tok, text, spans, classes, who, train_nam
     return {"loss_model": float(base.mean()), "loss_retrieval": float(with_passage.mean()),
             "loss_copy_probe": float(probe.mean()), "loss_copy_control": float(control.mean()), "scored_chars": len(base),
             "retrieved_fraction": float(np.mean([f is not None for f in found])), "cpu_seconds_with_retrieval": cpu,
-            "parts": [{"model": float(base[i].mean()), "retrieval": float(with_passage[i].mean())} for i in fifths],
+            "parts": [{"model": float(base[i].mean()), "retrieval": float(with_passage[i].mean()),
+                       "copy_probe": float(probe[i].mean()), "copy_control": float(control[i].mean())} for i in fifths],
             "by_class": by_class, "by_name": by_name, "copy_probe_by_class": probe_class}
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--data", default="/work/shared/data/tinyshakespeare/input.txt")
+    p.add_argument("--eval-seeds", type=int, nargs="+", default=EVAL_SEEDS,
+                   help=f"models whose test split is read; {MODEL_SEED} alone: the tuned model, with the spread "
+                        "over parts of the test split")
     args = p.parse_args()
     torch.set_num_threads(1)
     tok, text, spans = corpus(args.data)
@@ -120,13 +124,21 @@ def main():
     P, q = setting["passage_chars"], setting["query_chars"]
 
     per_seed = {}
-    for seed in EVAL_SEEDS:                                # the test split, read once per model
+    for seed in args.eval_seeds:                           # the test split, read once per model
         per_seed[seed] = r = test_one(seed, setting, retrievers[P], tok, text, spans, classes, who, train_names)
         print(f"seed {seed}: test loss model {r['loss_model']:.4f}, with passage {r['loss_retrieval']:.4f}, "
               f"answer in front {r['loss_copy_probe']:.4f}, random passage {r['loss_copy_control']:.4f}", flush=True)
     runs = list(per_seed.values())
-    diff = compare([r["loss_retrieval"] for r in runs], [r["loss_model"] for r in runs])
-    probe = compare([r["loss_copy_probe"] for r in runs], [r["loss_copy_control"] for r in runs])
+    if len(runs) > 1:                                      # the spread over models
+        units, over = runs, f"{len(runs)} model seeds ({', '.join(map(str, args.eval_seeds))})" + (
+            ", none used for tuning" if MODEL_SEED not in args.eval_seeds else "")
+        keys = ("loss_retrieval", "loss_model", "loss_copy_probe", "loss_copy_control")
+    else:                                                  # one model: the spread over parts of its test split
+        units, over = runs[0]["parts"], (f"{PARTS} disjoint consecutive parts of the test split, one model "
+                                         f"(seed {args.eval_seeds[0]})")
+        keys = ("retrieval", "model", "copy_probe", "copy_control")
+    ret, alone, answer, control = ([u[key] for u in units] for key in keys)
+    diff, probe = compare(ret, alone), compare(answer, control)
     print(diff.sentence("retrieval in context", "the model alone", "test loss", " nats"))
     print(probe.sentence("the answer in front", "a random passage in front", "test loss", " nats"))
 
@@ -147,9 +159,9 @@ def main():
 
     RESULTS.write_text(json.dumps({
         "what": "In-Context RALM with BM25 over the training split on chapter 5's CPU GPT: tuned on validation "
-                f"with model seed {MODEL_SEED}, the test split read once for each of {len(EVAL_SEEDS)} other seeds",
+                f"with model seed {MODEL_SEED}, the test split read once for each of the model seeds {args.eval_seeds}",
         "machine": f"{platform.processor() or platform.machine()}, shared 2-core VM, torch {torch.__version__}",
-        "tuning_seed": MODEL_SEED, "eval_seeds": EVAL_SEEDS, "stride": STRIDE, "block_size": model.config.block_size,
+        "tuning_seed": MODEL_SEED, "eval_seeds": args.eval_seeds, "stride": STRIDE, "block_size": model.config.block_size,
         "passages": {str(k): len(r) for k, r in retrievers.items()}, "bm25_index_cpu_seconds": index_cpu,
         "grid": grid, "val_loss_no_retrieval": val_base,
         "setting": setting,
@@ -161,9 +173,10 @@ def main():
                  "by_class": mean_over_seeds([r["by_class"] for r in runs]),
                  "by_name": mean_over_seeds([r["by_name"] for r in runs]),
                  "copy_probe_by_class": mean_over_seeds([r["copy_probe_by_class"] for r in runs])},
-        "spread": {"over": f"{len(EVAL_SEEDS)} model seeds ({', '.join(map(str, EVAL_SEEDS))}), none used for tuning",
+        "spread": {"over": over, "units": len(units),
                    "retrieval_minus_model": diff.diff, "low": diff.low, "high": diff.high, "word": diff.word,
-                   "paired_difference": vars(summarize([r["loss_retrieval"] - r["loss_model"] for r in runs])),
+                   "paired_difference": vars(summarize([x - y for x, y in zip(ret, alone)])),
+                   "copy_probe_paired_difference": vars(summarize([x - y for x, y in zip(answer, control)])),
                    "copy_probe_minus_control": probe.diff, "copy_probe_low": probe.low, "copy_probe_high": probe.high,
                    "copy_probe_word": probe.word},
         "per_seed": {str(s_): {k_: v for k_, v in r.items() if k_ != "by_name"} for s_, r in per_seed.items()},
