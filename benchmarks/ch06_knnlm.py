@@ -17,8 +17,12 @@ nearest neighbours of every position of the validation and test splits, found on
 - cost: CPU-milliseconds per generated character with and without the lookup (faiss and exact
   search), side by side, alternating, one thread, five rounds; and samples from the same seed.
 
+--eval-seeds 1337 reads the test split with the tuned model alone; the spread is then over five
+disjoint consecutive parts of the test split (the committed run: training five more models did not
+fit the shared machine it ran on).
+
     nice -n 5 .venv/bin/python benchmarks/ch06_knnlm.py --prepare 1337 0 1    # neighbours, cached
-    nice -n 5 .venv/bin/python benchmarks/ch06_knnlm.py [--data PATH] [--generation-only]
+    nice -n 5 .venv/bin/python benchmarks/ch06_knnlm.py [--data PATH] [--eval-seeds 0 1 2 3 4] [--generation-only]
 """
 from __future__ import annotations
 

@@ -10,8 +10,8 @@ approximate indexes all 1,000), and the speed is the median over rounds of queri
 
 HNSW (--hnsw M,efConstruction, e.g. --hnsw 16,40) is built once, a slice of keys at a time, with
 its build rate (keys per CPU-second) printed as it goes, and cached in .cache/ch06 (the graph of a
-million keys takes hours of a busy shared core); later runs read it back. --hnsw-build-only stops
-after building it (run it alone in the background first).
+million keys takes a few CPU-minutes, an hour or more of wall time on a busy shared core); later
+runs read it back. --hnsw-build-only stops after building it.
 
     nice -n 5 .venv/bin/python benchmarks/ch06_search_speed.py [--data PATH] [--rounds 3] [--hnsw 16,40]
     nice -n 5 .venv/bin/python benchmarks/ch06_search_speed.py --hnsw 16,40 --hnsw-build-only
