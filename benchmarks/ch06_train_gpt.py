@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import fcntl
 import json
 import os
 import platform
@@ -90,17 +91,23 @@ def main():
         cpu = time.process_time() - cpu0
         torch.save({"model": res.model.state_dict(), "model_config": vars(model_config), "seed": seed},
                    checkpoint_path(seed))
-        runs = json.loads(RESULTS.read_text())["runs"] if RESULTS.exists() else {}   # another process's seeds too
-        runs[str(seed)] = {"cpu_seconds": round(cpu, 1), "val_loss_ch05_split": res.history["val"][-1],
-                           "train_loss": res.history["train"][-1]}
-        print(f"seed {seed}: val loss {res.history['val'][-1]:.4f}, {cpu:.0f} CPU-s -> {checkpoint_path(seed)}")
-        RESULTS.write_text(json.dumps({
-            "what": "chapter 5's CPU GPT (course_lib.gpt_train 'smoke' size), trained for each seed, one thread",
-            "machine": f"{platform.processor() or platform.machine()}, shared 2-core VM, torch {torch.__version__}",
-            "model_config": vars(model_config), "train_config": {**vars(cfg), "seed": "per run"},
-            "vocab": "".join(tok.chars), "train_tokens": len(train_data), "model_seed": MODEL_SEED, "runs": dict(sorted(runs.items(), key=lambda kv: int(kv[0]))),
-            "note": "val_loss_ch05_split: mean over 20 batches of chapter 5's whole 10% held-out split",
-        }, indent=1))
+        with open(RESULTS.with_suffix(".lock"), "w") as lock:    # another process may be writing its seeds
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            record(seed, cpu, res, model_config, cfg, tok, train_data)
+
+
+def record(seed, cpu, res, model_config, cfg, tok, train_data):
+    runs = json.loads(RESULTS.read_text())["runs"] if RESULTS.exists() else {}   # another process's seeds too
+    runs[str(seed)] = {"cpu_seconds": round(cpu, 1), "val_loss_ch05_split": res.history["val"][-1],
+                       "train_loss": res.history["train"][-1]}
+    print(f"seed {seed}: val loss {res.history['val'][-1]:.4f}, {cpu:.0f} CPU-s -> {checkpoint_path(seed)}")
+    RESULTS.write_text(json.dumps({
+        "what": "chapter 5's CPU GPT (course_lib.gpt_train 'smoke' size), trained for each seed, one thread",
+        "machine": f"{platform.processor() or platform.machine()}, shared 2-core VM, torch {torch.__version__}",
+        "model_config": vars(model_config), "train_config": {**vars(cfg), "seed": "per run"},
+        "vocab": "".join(tok.chars), "train_tokens": len(train_data), "model_seed": MODEL_SEED, "runs": dict(sorted(runs.items(), key=lambda kv: int(kv[0]))),
+        "note": "val_loss_ch05_split: mean over 20 batches of chapter 5's whole 10% held-out split",
+    }, indent=1))
 
 
 if __name__ == "__main__":

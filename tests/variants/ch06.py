@@ -340,6 +340,49 @@ def continuation_loss(model, retrieved, context, continuation):
 '''
 
 
+# ---- the course's reference called instead of written (each part says: write it yourself) --------
+_REFERENCE = {
+    "bm25": '''
+def bm25_idf(documents):
+    return dict(_bm25.BM25(documents, epsilon=None).idf)
+
+
+def bm25_scores(query, documents, k1=1.5, b=0.75):
+    return _bm25.BM25(documents, k1=k1, b=b, epsilon=None).scores(query)
+''',
+    "knn_search": '''
+def knn_search(queries, keys, k, metric="l2"):
+    return _search.exact_search(queries, keys, k, metric=metric)
+''',
+    "datastore": '''
+def build_datastore(model, ids, block_size):
+    store = _knnlm.build_datastore(model, ids, stride=block_size)
+    return torch.as_tensor(store.keys), torch.as_tensor(store.values)
+''',
+    "knn_probs": '''
+def knn_probs(distances, values, vocab_size, temperature=1.0):
+    return _knnlm.knn_distribution(distances, values, vocab_size, temperature).float()
+''',
+    "mixture": '''
+def mixture_loss(p_knn, p_lm, lam):
+    return float(_knnlm.interpolated_nll(p_lm.double().log().numpy(), p_knn.double().numpy(), lam).mean())
+
+
+def choose_lambda(splits, lambdas):
+    validation = [mixture_loss(*splits["validation"], lam) for lam in lambdas]
+    best = lambdas[int(np.argmin(validation))]
+    return best, mixture_loss(*splits["test"], best)
+''',
+    "recall": '''
+def recall_at_k(approx_ids, exact_ids, k):
+    return _search.recall_at_k(np.asarray(approx_ids), np.asarray(exact_ids), k)
+''',
+    "continuation": '''
+def continuation_loss(model, retrieved, context, continuation):
+    return float(_ralm.continuation_nll(model, retrieved, context, continuation).mean())
+''',
+}
+
 RIGHT = {
     "bm25": [_BM25_LOOPS, _BM25_MATRIX],
     "knn_search": [_SEARCH_SORT, _SEARCH_NEG],
@@ -455,6 +498,9 @@ WRONG = {
             x="list(retrieved) + list(context)[-(model.config.block_size // 2):] + list(continuation)[:-1]")),
     ],
 }
+
+for _answer, _source in _REFERENCE.items():
+    WRONG[_answer].append(("the course's reference called, not written", _source))
 
 HEADLINE = {
     "bm25": ("idf counts occurrences, not documents", "number of documents that contain"),
