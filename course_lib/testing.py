@@ -24,9 +24,16 @@ travel there by value. So a test cell that must work in both places:
   a course_lib function marked `@beside_student_code`, never with exec/eval in the test itself.
 Functions marked `@beside_student_code` run in the student's process when graded (their arguments
 go there by value or as handles, their result comes back as plain data); here they simply run.
+When graded (the grader sets `_grader` on its trusted side only): `student_side` and every function
+marked `@beside_student_code` go to the kernel, by module and qualified name, with their arguments
+(by value; handles stay handles); the comparison helpers read a handle to a tensor or array subclass
+through `_grader.plain` (its data, never its methods), and reject any other handle. Anything else a
+test calls runs in the trusted process. autograder/remote.py and CONTRIBUTING.md ("How a test cell
+runs when graded") say the rest: write-back of changed arguments, callbacks, isinstance and type.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 
@@ -35,7 +42,27 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 
+# The grader's trusted side while it grades a notebook (autograder/remote.py); None everywhere else,
+# in the student's kernel too.
+_grader = None
+
+
+def beside_student_code(fn):
+    """Mark a course_lib function that must run where the student's code runs (see the module
+    docstring). Here it simply runs; when graded, the trusted side sends the call to the student's
+    kernel by module and qualified name, and what comes back is plain data (or handles)."""
+    @functools.wraps(fn)
+    def marked(*args, **kwargs):
+        if _grader is not None:
+            return _grader.beside(marked, args, kwargs)
+        return fn(*args, **kwargs)
+    marked.__beside_student_code__ = True
+    return marked
+
+
 def _as_tensor(name: str, value) -> torch.Tensor:
+    if _grader is not None and _grader.is_remote(value):
+        value = _grader.plain(value, name)      # a tensor or array subclass: its data; anything else fails
     if value is None:
         raise AssertionError(f"{name}: got None. Did your function forget to `return` its result?")
     if isinstance(value, torch.Tensor):
@@ -50,6 +77,8 @@ def _as_tensor(name: str, value) -> torch.Tensor:
 
 
 def _shape(value) -> tuple:
+    if _grader is not None and _grader.is_remote(value):
+        value = _grader.plain(value, "the value")
     return tuple(value.shape) if hasattr(value, "shape") else tuple(np.shape(value))
 
 
@@ -88,6 +117,7 @@ def assert_close(name: str, got, expected, *, rtol: float = 1e-6, atol: float = 
         ) from None
 
 
+@beside_student_code
 def assert_own(obj, name: str | None = None) -> None:
     """A graded function or class must be written in the notebook, not imported from a library."""
     name = name or getattr(obj, "__name__", repr(obj))
@@ -101,19 +131,11 @@ def assert_own(obj, name: str | None = None) -> None:
         )
 
 
-def beside_student_code(fn):
-    """Mark a course_lib function that must run where the student's code runs (see the module
-    docstring). Here it changes nothing; the grader's trusted side sends calls of marked functions
-    to the student's kernel. A marked function's result must be plain data."""
-    fn.__beside_student_code__ = True
-    return fn
-
-
 def student_side(obj):
     """`obj` where the student's code runs. Here (Jupyter, Colab): `obj` itself. When graded: a handle to
     a copy of `obj` made in the student's process, whose attributes, methods and operators are
     forwarded there; reading a tensor or number through it gives a plain copy back."""
-    return obj
+    return obj if _grader is None else _grader.student_side(obj)
 
 
 @beside_student_code

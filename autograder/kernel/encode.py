@@ -1,0 +1,192 @@
+"""Values leaving the kernel, and requests arriving in it.
+
+Out (kernel -> trusted): plain data by EXACT type becomes JSON, arrays and tensors raw bytes in the
+frame's buffers; anything else becomes a handle (an int the kernel keeps the object under). The
+trusted side decodes this strictly (autograder/wire.py) and never unpickles it:
+
+    None, bool, int, float, str          as JSON
+    ["l", x...] list    ["t", x...] tuple    ["d", [k, v]...] dict    ["s", x...] set   ["fs", x...]
+    ["b", i] bytes      ["ba", i] bytearray  ["c", re, im] complex    ["E"] Ellipsis
+    ["sl", a, b, c] slice   ["r", a, b, c] range
+    ["T", i, dtype, shape] torch.Tensor     ["A", i, dtype, shape] numpy.ndarray    ["N", i, dtype] numpy scalar
+    ["size", n...] torch.Size   ["dt", name] torch.dtype   ["dev", text] torch.device   ["nd", text] numpy dtype
+    ["R", handle, type name] anything else (a proxy on the trusted side)
+
+In (trusted -> kernel): a pickle, with tensors in the frame's buffers and proxies and the trusted
+side's own functions as persistent ids ("ref", handle) and ("cb", id, name).
+"""
+from __future__ import annotations
+
+import io
+import pickle
+import sys
+
+MAX_DEPTH = 40
+MAX_INT_DIGITS = 4000
+_type, _len, _id = type, len, id
+
+
+def _torch():
+    return sys.modules.get("torch")
+
+
+def _numpy():
+    return sys.modules.get("numpy")
+
+
+class Handles:
+    """Objects the trusted side holds a proxy to, by handle; one handle per object while it is held."""
+
+    def __init__(self):
+        self.objects: dict[int, object] = {}
+        self.by_id: dict[int, int] = {}
+        self.next = 1
+
+    def ref(self, obj) -> int:
+        handle = self.by_id.get(_id(obj))
+        if handle is None or self.objects.get(handle) is not obj:
+            handle, self.next = self.next, self.next + 1
+            self.objects[handle] = obj
+            self.by_id[_id(obj)] = handle
+        return handle
+
+    def get(self, handle: int):
+        try:
+            return self.objects[handle]
+        except KeyError:
+            raise ReferenceError(f"the kernel no longer holds object #{handle}") from None
+
+    def release(self, handles) -> None:
+        for handle in handles:
+            obj = self.objects.pop(handle, None)
+            if obj is not None and self.by_id.get(_id(obj)) == handle:
+                del self.by_id[_id(obj)]
+
+
+def type_name(obj) -> str:
+    cls = _type(obj)
+    return f"{getattr(cls, '__module__', '?')}.{getattr(cls, '__qualname__', '?')}"[:200]
+
+
+def tensor_bytes(t) -> bytes:
+    flat = t.detach().cpu().contiguous().reshape(-1)
+    return flat.view(_torch().uint8).numpy().tobytes() if flat.numel() else b""
+
+
+class Encoder:
+    """Encodes the values of one message at a time: begin(), then value(v) for each; `buffers` holds
+    the raw bytes they refer to."""
+
+    def __init__(self, handles: Handles):
+        self.handles = handles
+        self.buffers: list[bytes] = []
+
+    def begin(self) -> "Encoder":
+        self.buffers = []
+        return self
+
+    def value(self, v):
+        return self._enc(v, 0)
+
+    def handle(self, v) -> list:
+        """`v` kept here, whatever it is (student_side): a proxy on the trusted side."""
+        return self._ref(v)
+
+    def _buffer(self, data: bytes) -> int:
+        self.buffers.append(data)
+        return _len(self.buffers) - 1
+
+    def _ref(self, value) -> list:
+        return ["R", self.handles.ref(value), type_name(value)]
+
+    def _enc(self, v, depth: int):
+        t = _type(v)
+        if v is None or t is bool or t is str or t is float:
+            return v
+        if t is int:
+            return v if v.bit_length() < MAX_INT_DIGITS * 3 else self._ref(v)
+        if depth > MAX_DEPTH:
+            return self._ref(v)
+        d = depth + 1
+        if t is list or t is tuple or t is set or t is frozenset:
+            tag = {list: "l", tuple: "t", set: "s", frozenset: "fs"}[t]
+            return [tag, *[self._enc(x, d) for x in v]]
+        if t is dict:
+            return ["d", *[[self._enc(k, d), self._enc(x, d)] for k, x in v.items()]]
+        if t is bytes or t is bytearray:
+            return ["b" if t is bytes else "ba", self._buffer(bytes(v))]
+        if t is complex:
+            return ["c", v.real, v.imag]
+        if v is Ellipsis:
+            return ["E"]
+        if t is slice or t is range:
+            parts = [v.start, v.stop, v.step]
+            if all(_type(p) in (int, type(None)) for p in parts):
+                return ["sl" if t is slice else "r", *parts]
+        torch = _torch()
+        if torch is not None:
+            if t is torch.Tensor and v.layout == torch.strided and not v.is_quantized and v.device.type != "meta":
+                return ["T", self._buffer(tensor_bytes(v)), str(v.dtype).removeprefix("torch."), list(v.shape)]
+            if t is torch.Size:
+                return ["size", *[int(n) for n in v]]
+            if t is torch.dtype:
+                return ["dt", str(v).removeprefix("torch.")]
+            if t is torch.device:
+                return ["dev", str(v)]
+        np = _numpy()
+        if np is not None:
+            if t is np.ndarray and _plain_dtype(v.dtype):
+                return ["A", self._buffer(np.ascontiguousarray(v).tobytes()), v.dtype.str, list(v.shape)]
+            if isinstance(v, np.generic) and t.__module__ == "numpy" and _plain_dtype(v.dtype):
+                return ["N", self._buffer(v.tobytes()), v.dtype.str]
+            if isinstance(v, np.dtype) and t.__module__ == "numpy.dtypes" and _plain_dtype(v):
+                return ["nd", v.str]
+        return self._ref(v)
+
+
+def _plain_dtype(dtype) -> bool:
+    return dtype.kind in "biufcUS" and not dtype.hasobject and dtype.fields is None and dtype.subdtype is None
+
+
+# ---- requests from the trusted side ------------------------------------------------------------------
+
+class Callback:
+    """A function that lives on the trusted side (defined by a test): calling it asks the trusted side
+    to run it with these arguments (sent as plain data or handles) and gives back what it returns."""
+
+    def __init__(self, server, cb_id: int, name: str):
+        self._server, self._id, self.__name__ = server, cb_id, name
+        self.__qualname__ = name
+
+    def __call__(self, *args, **kwargs):
+        return self._server.callback(self._id, args, kwargs)
+
+    def __repr__(self):
+        return f"<the test's function {self.__name__}>"
+
+
+class RequestUnpickler(pickle.Unpickler):
+    def __init__(self, data: bytes, buffers: list[bytes], server):
+        super().__init__(io.BytesIO(data))
+        self.buffers, self.server, self.tensors = buffers, server, {}
+
+    def persistent_load(self, pid):
+        kind = pid[0]
+        if kind == "ref":
+            return self.server.handles.get(pid[1])
+        if kind == "cb":
+            return Callback(self.server, pid[1], pid[2])
+        if kind == "tensor":
+            _, index, dtype, shape, requires_grad = pid
+            if index not in self.tensors:
+                torch = _torch()
+                data = self.buffers[index]
+                dt = getattr(torch, dtype)
+                t = torch.frombuffer(bytearray(data), dtype=dt).reshape(shape) if data else torch.empty(shape, dtype=dt)
+                self.tensors[index] = t.requires_grad_(True) if requires_grad else t
+            return self.tensors[index]
+        raise pickle.UnpicklingError(f"unknown persistent id {kind!r}")
+
+
+def read_request(data: bytes, buffers: list[bytes], server):
+    return RequestUnpickler(data, buffers, server).load()
