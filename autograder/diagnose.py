@@ -18,6 +18,8 @@ def failure_status(result: dict, notebook_timeout: int, log_path) -> str | None:
     if result.get("success"):
         return None
     error = str(result.get("error") or "unknown error")
+    if result.get("trace"):      # the worker itself failed: not the submission's doing (a re-run tries again)
+        return f"grader error: {error}"[:300]
     if "kernel did not start" in error:
         return (f"could not be graded: the Python kernel did not start (a problem of the grading "
                 f"machine, not the submission; see {log_path})")

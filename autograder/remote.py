@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import builtins
 import json
-import signal
 import socket
 import time
 import weakref
@@ -28,7 +27,7 @@ import numpy as np
 import torch
 
 from .kernel import frames
-from .wire import MAX_MESSAGE_BYTES, Decoder, ProtocolError, short, write_request
+from .wire import MAX_MESSAGE_BYTES, Decoder, ProtocolError, frame_header, short, write_message
 
 
 class CellTimeout(BaseException):
@@ -66,14 +65,19 @@ def _builtin_exception(names: list[str]) -> type:
 class Session:
     def __init__(self, sock: socket.socket, interrupt=None):
         self.sock, self.interrupt = sock, interrupt   # interrupt(): send SIGINT to the kernel
+        self.reader = frames.Reader(sock)
         self.decoder = Decoder(self._ref)
         self.proxies: dict[int, weakref.ref] = {}
         self.pending_release: list[int] = []
         self.callbacks: dict[int, object] = {}
         self.callback_ids: dict[int, int] = {}
-        self.next_id, self.abandoned = 0, set()
+        self.next_id, self.next_promise, self.abandoned = 0, 0, set()
+        self.outbox: list[bytes] = []
+        self.out_buffers: list[bytes] = []
         self.deadline: float | None = None
         self.broken = self.dirty = self.interrupted = False
+        self.post_error: BaseException | None = None
+        self.posted = 0                  # operations sent since the last answer
         self.orphans: list[int] = []     # callbacks the kernel still waits for (the test gave up on them)
         self.requests = 0
 
@@ -110,6 +114,12 @@ class Session:
 
     # ---- requests ----------------------------------------------------------------------------------
 
+    def _queue(self, message) -> None:
+        try:
+            self.outbox.append(write_message(message, self, self.out_buffers))
+        except Exception as exc:
+            raise TypeError(f"a test sent student code something that cannot go there: {exc}") from None
+
     def request(self, op: str, *args):
         """Send `op` and wait for its answer. At the deadline the kernel is interrupted (SIGINT) and given
         GRACE seconds: its answer then raises CellTimeout, except for "cell", whose outputs (with the
@@ -119,21 +129,47 @@ class Session:
         self.next_id += 1
         rid = self.next_id
         released, self.pending_release = self.pending_release, []
-        try:
-            header, buffers = write_request(("req", rid, released, op, args), self)
-        except Exception as exc:
-            raise TypeError(f"a test sent student code something that cannot go there: {exc}") from None
-        self._send(header, buffers)
+        self._queue(("req", rid, released, op, args))
+        self._flush_outbox()
         self.requests += 1
         try:
-            return self._wait(rid, args if op in ("call", "beside") else None, op)
+            value = self._wait(rid, args if op in ("call", "beside") else None, op)
         except BaseException:
             self.abandoned.add(rid)
             self.dirty = True
             raise
+        finally:
+            self.posted = 0
+        error, self.post_error = self.post_error, None
+        if error is not None:      # an operation the test did not wait for raised: it surfaces here
+            raise error
+        return value
+
+    def post(self, op: str, *args) -> "Remote":
+        """Send `op` without waiting: its result stays in the kernel, under a handle chosen here (an operator
+        on a student's object, whose result is another). If it raises, using the result raises, and so
+        does the next request (or the end of the test cell, see flush)."""
+        if self.broken:
+            raise KernelDied("the kernel stopped answering earlier")
+        self.next_id += 1
+        self.next_promise -= 1
+        released, self.pending_release = self.pending_release, []
+        self._queue(("post", self.next_id, self.next_promise, released, op, args))
+        self.posted += 1
+        if len(self.outbox) >= 256:
+            self._flush_outbox()
+        return self._ref(self.next_promise, "?")
+
+    def flush(self) -> None:
+        """Wait for every operation sent so far; raise if one of them raised."""
+        if self.posted or self.outbox:
+            self.request("ping")
+
+    def _flush_outbox(self) -> None:
+        messages, buffers, self.outbox, self.out_buffers = self.outbox, self.out_buffers, [], []
+        self._send(frame_header(messages), buffers)
 
     def _send(self, header: bytes, buffers) -> None:
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
         try:
             self.sock.settimeout(self._remaining())
             frames.send(self.sock, header, buffers)
@@ -143,8 +179,10 @@ class Session:
         except OSError as exc:
             self.broken = True
             raise KernelDied(f"the kernel is gone ({exc})") from None
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+    def _send_now(self, message) -> None:
+        self._queue(message)
+        self._flush_outbox()
 
     def _remaining(self) -> float | None:
         if self.deadline is None:
@@ -155,18 +193,15 @@ class Session:
         return left
 
     def receive(self) -> tuple[list, list[bytes]]:
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
         try:
             self.sock.settimeout(self._remaining())
-            header, buffers = frames.recv(self.sock, MAX_MESSAGE_BYTES)
+            header, buffers = self.reader.recv(MAX_MESSAGE_BYTES)
             tree = json.loads(header)
         except socket.timeout:
             raise CellTimeout() from None
         except (frames.FrameError, OSError, ValueError, RecursionError) as exc:
             self.broken = True
             raise KernelDied(f"the kernel closed the connection or sent a broken message ({exc})") from None
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
         if type(tree) is not list or not tree or type(tree[0]) is not str:
             self.broken = True
             raise KernelDied("the kernel sent a message that is not one")
@@ -201,6 +236,10 @@ class Session:
                     if interrupted:
                         raise CellTimeout()
                     raise self._exception(tree[2], tree[3], tree[4])
+                if kind == "perr" and len(tree) == 5:
+                    if self.post_error is None and not interrupted:
+                        self.post_error = self._exception(tree[2], tree[3], tree[4])
+                    continue
                 if kind == "cb" and len(tree) == 5:
                     self._callback(tree, buffers)
                     continue
@@ -216,7 +255,7 @@ class Session:
         cls = _builtin_exception(names)
         text = short(message)
         try:
-            exc = cls(text) if cls is not KeyError else KeyError(text)
+            exc = cls(text)
         except Exception:
             exc = RuntimeError(text)
         exc._student_origin = StudentOrigin([n for n in names if type(n) is str], message, trace)
@@ -239,15 +278,16 @@ class Session:
         name = getattr(fn, "__qualname__", "?")
         try:
             result = fn(*args, **{str.__str__(k): v for k, v in kwargs.items()})
-            header, out = write_request(("cbret", token, result), self)
+            reply = ("cbret", token, result)
+            self._queue(reply)
         except Exception as exc:   # its message may quote the test: only the kind goes to the kernel
             kind = type(exc).__name__ if getattr(builtins, type(exc).__name__, None) is type(exc) else "RuntimeError"
-            header, out = write_request(("cberr", token, kind, f"{name} raised {kind}"), self)
+            self._queue(("cberr", token, kind, f"{name} raised {kind}"))
         except BaseException:      # the test's time ran out while its function ran: the kernel still waits
             self.orphans.append(token)
             self.dirty = True
             raise
-        self._send(header, out)
+        self._flush_outbox()
 
     def resync(self) -> None:
         """After a test gave up on a request (its time ran out in its own code, or in a function of its
@@ -262,16 +302,16 @@ class Session:
         self.deadline = time.monotonic() + GRACE
         try:
             for token in reversed(self.orphans):
-                self._send(*write_request(("cberr", token, "RuntimeError", "the test stopped waiting"), self))
+                self._queue(("cberr", token, "RuntimeError", "the test stopped waiting"))
             self.orphans = []
-            self._send(*write_request(("sync", self.next_id), self))
+            self._send_now(("sync", self.next_id))
             while True:
                 tree, _ = self.receive()
                 if tree[0] == "synced" and tree[1:] == [self.next_id]:
-                    self.dirty = False
+                    self.dirty, self.post_error, self.posted = False, None, 0
                     return
                 if tree[0] == "cb" and len(tree) == 5:
-                    self._send(*write_request(("cberr", tree[1], "RuntimeError", "the test stopped waiting"), self))
+                    self._send_now(("cberr", tree[1], "RuntimeError", "the test stopped waiting"))
         except CellTimeout:
             self.broken = True
             raise KernelDied("the kernel did not stop when interrupted at its time limit") from None
@@ -353,7 +393,10 @@ class Remote:
         return _session(self).request("getattr", self, name)
 
     def __setattr__(self, name, value):
-        _session(self).request("setattr", self, name, value)
+        if _pipelined(self) and not name.startswith("_"):
+            _session(self).post("setattr", self, name, value)
+        else:
+            _session(self).request("setattr", self, name, value)
 
     def __delattr__(self, name):
         _session(self).request("delattr", self, name)
@@ -400,14 +443,26 @@ def type_name(proxy) -> str:
 
 def _unary(name):
     def method(self):
+        if name in ("neg", "pos", "abs", "invert") and _pipelined(self):
+            return _session(self).post("unary", name, self)
         return _session(self).request("unary", name, self)
     method.__name__ = f"__{name}__"
     return method
 
 
+def _pipelined(proxy) -> bool:
+    """Operators on an object of a class the notebook defined (or on such a result) are sent without
+    waiting: a chain of 10,000 `y = y + x` is one round trip, not 10,000."""
+    kind = object.__getattribute__(proxy, "_Remote__type")
+    return kind == "?" or kind.startswith("__main__.")
+
+
 def _binary(name, reflected=False):
     def method(self, other):
-        return _session(self).request("binary", name, *((other, self) if reflected else (self, other)))
+        operands = (other, self) if reflected else (self, other)
+        if _pipelined(self) and (type(other) in (int, float, bool) or type(other) is Remote):
+            return _session(self).post("binary", name, *operands)
+        return _session(self).request("binary", name, *operands)
     return method
 
 

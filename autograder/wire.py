@@ -162,9 +162,9 @@ def read_message(header: bytes, buffers: list[bytes], decoder: Decoder):
 class RequestPickler(pickle.Pickler):
     """Pickles a request; `session` says what is a proxy and registers the test's own functions."""
 
-    def __init__(self, file, session):
+    def __init__(self, file, session, buffers: list):
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self.session, self.buffers, self.seen = session, [], {}
+        self.session, self.buffers, self.seen = session, buffers, {}
 
     def persistent_id(self, obj):
         session = self.session
@@ -205,8 +205,12 @@ def _importable(obj) -> bool:
     return found is obj
 
 
-def write_request(request, session) -> tuple[bytes, list[bytes]]:
+def write_message(message, session, buffers: list) -> bytes:
+    """One message, pickled; its tensors' bytes are appended to `buffers` (shared by a frame's messages)."""
     out = io.BytesIO()
-    pickler = RequestPickler(out, session)
-    pickler.dump(request)
-    return out.getvalue(), pickler.buffers
+    RequestPickler(out, session, buffers).dump(message)
+    return out.getvalue()
+
+
+def frame_header(messages: list[bytes]) -> bytes:
+    return pickle.dumps(messages, protocol=pickle.HIGHEST_PROTOCOL)

@@ -165,6 +165,30 @@ def grads_through(fn, *inputs, grad_output=None):
     return out.detach(), tuple(grads)
 
 
+@beside_student_code
+def call_depth(fn, *args, **kwargs) -> int:
+    """How deeply Python calls nest while fn(*args, **kwargs) runs, counted from the call itself: a
+    recursive function shows as depth (raising the recursion limit only hides it). Runs in the
+    student's process when graded; returns an int."""
+    depth = deepest = 0
+
+    def profile(frame, event, arg):
+        nonlocal depth, deepest
+        if event == "call":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif event == "return":
+            depth -= 1
+
+    old = sys.getprofile()
+    sys.setprofile(profile)
+    try:
+        fn(*args, **kwargs)
+    finally:
+        sys.setprofile(old)
+    return deepest
+
+
 def raises_not_implemented(fn, *args, **kwargs) -> bool:
     """True while an exercise still holds its stub (so a test can say "not done yet" kindly)."""
     try:

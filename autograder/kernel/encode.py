@@ -52,15 +52,31 @@ class Handles:
 
     def get(self, handle: int):
         try:
-            return self.objects[handle]
+            obj = self.objects[handle]
         except KeyError:
             raise ReferenceError(f"the kernel no longer holds object #{handle}") from None
+        if _type(obj) is Failure:       # the operation meant to make it raised: so does using it
+            raise obj.exc.with_traceback(obj.exc.__traceback__)
+        return obj
+
+    def assign(self, handle: int, obj) -> None:
+        """Keep `obj` under a handle the trusted side chose (the result of an operation it did not wait for)."""
+        self.objects[handle] = obj
+        if _type(obj) is not Failure:
+            self.by_id.setdefault(_id(obj), handle)
 
     def release(self, handles) -> None:
         for handle in handles:
             obj = self.objects.pop(handle, None)
             if obj is not None and self.by_id.get(_id(obj)) == handle:
                 del self.by_id[_id(obj)]
+
+
+class Failure:
+    """What a handle holds when the operation that was to fill it raised."""
+
+    def __init__(self, exc: BaseException):
+        self.exc = exc
 
 
 def type_name(obj) -> str:
@@ -169,11 +185,16 @@ class RequestUnpickler(pickle.Unpickler):
     def __init__(self, data: bytes, buffers: list[bytes], server):
         super().__init__(io.BytesIO(data))
         self.buffers, self.server, self.tensors = buffers, server, {}
+        self.failure: BaseException | None = None     # a handle it used holds a failure, or is gone
 
     def persistent_load(self, pid):
         kind = pid[0]
         if kind == "ref":
-            return self.server.handles.get(pid[1])
+            try:
+                return self.server.handles.get(pid[1])
+            except BaseException as exc:    # noqa: B036  (the failure of the operation that made it)
+                self.failure = self.failure or exc
+                return None
         if kind == "cb":
             return Callback(self.server, pid[1], pid[2])
         if kind == "tensor":
@@ -188,5 +209,13 @@ class RequestUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"unknown persistent id {kind!r}")
 
 
-def read_request(data: bytes, buffers: list[bytes], server):
-    return RequestUnpickler(data, buffers, server).load()
+def split_frame(data: bytes) -> list[bytes]:
+    """The messages of one frame: a pickled list of pickled messages (they share the frame's buffers)."""
+    return pickle.loads(data)
+
+
+def read_request(message: bytes, buffers: list[bytes], server):
+    """(message, failure): one message, unpickled when its turn comes (it may use handles the ones
+    before it filled); failure: the exception a handle it uses stands for, if any."""
+    unpickler = RequestUnpickler(message, buffers, server)
+    return unpickler.load(), unpickler.failure

@@ -1,7 +1,11 @@
 """The kernel's side of the RPC: the trusted side asks, this process does it and answers.
 
-Requests ("req", id, released handles, op, args) are pickles from the grader. Replies are JSON +
-buffers: ("ok", id, value, write-back) or ("err", id, [exception class names], message, traceback).
+Requests come as pickled batches (lists). ("req", id, released handles, op, args) is answered with
+JSON + buffers: ("ok", id, value, write-back) or ("err", id, [exception class names], message,
+traceback). ("post", id, handle, released, op, args) is not answered: its result is kept under the
+handle the trusted side chose (an operator on a student's object, whose result the test did not
+wait for); if it raises, the handle holds the failure (using it raises again) and the first such
+failure since the last request is sent as ("perr", id, ...).
 While a request runs, student code may call a function of the test (a Callback): this side then
 sends ("cb", token, callback id, args, kwargs) and serves nested requests until ("cbret", token,
 value) or ("cberr", token, name) comes back. ("sync", token) is answered ("synced", token) from any
@@ -14,6 +18,7 @@ that the test's own object changes too ("inputs unchanged" stays checkable).
 from __future__ import annotations
 
 import builtins
+import collections
 import importlib
 import json
 import operator
@@ -24,7 +29,7 @@ import threading
 import traceback
 
 from . import frames
-from .encode import Encoder, Handles, read_request, type_name
+from .encode import Encoder, Failure, Handles, read_request, split_frame, type_name
 
 BINARY = {"add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "lshift", "rshift", "and_", "or_",
           "xor", "lt", "le", "eq", "ne", "gt", "ge", "iadd", "isub", "imul", "itruediv", "ifloordiv", "imod", "ipow",
@@ -33,6 +38,7 @@ UNARY = {"neg": operator.neg, "pos": operator.pos, "abs": abs, "invert": operato
          "len": len, "bool": bool, "iter": iter, "next": next, "repr": repr, "str": str, "float": float, "int": int,
          "complex": complex, "hash": hash, "dir": dir, "round": round, "type": type, "reversed": reversed}
 MAX_MESSAGE = 20_000
+PLAIN = (type(None), bool, int, float, complex, str, bytes)
 _main_thread = threading.main_thread()
 
 
@@ -52,10 +58,21 @@ def error_info(exc: BaseException) -> list:
 class Server:
     def __init__(self, sock, shell=None, guard=None):
         self.sock, self.shell, self.guard = sock, shell, guard
+        self.reader = frames.Reader(sock)
+        self.queue: collections.deque = collections.deque()
         self.handles = Handles()
         self.encoder = Encoder(self.handles)
         self.pid = os.getpid()
         self.tokens = 0
+        self.reported = False        # a failed posted operation was reported since the last request
+        self.sending = self.interrupted = False
+        signal.signal(signal.SIGINT, self._on_sigint)
+
+    def _on_sigint(self, signum, frame):
+        if self.sending:             # never leave half a message on the wire
+            self.interrupted = True
+            return
+        raise KeyboardInterrupt
 
     # ---- messages -------------------------------------------------------------------------------
 
@@ -68,19 +85,19 @@ class Server:
         if os.getpid() != self.pid:   # a child the student forked: it must not answer
             os._exit(0)
         header = json.dumps(tree, ensure_ascii=True).encode()
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        self.sending = True
         try:
             frames.send(self.sock, header, buffers)
         finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+            self.sending = False
 
     def receive(self):
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
-            header, buffers = frames.recv(self.sock)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
-        return read_request(header, buffers, self)
+        """The next message: the trusted side sends them in batches (a pickled list)."""
+        while not self.queue:
+            header, buffers = self.reader.recv()
+            self.queue.extend((message, buffers) for message in split_frame(header))
+        message, buffers = self.queue.popleft()
+        return read_request(message, buffers, self)    # (message, failure of a handle it uses)
 
     def serve(self) -> None:
         """Answer requests until the grader closes the connection."""
@@ -91,17 +108,34 @@ class Server:
                 return
             except KeyboardInterrupt:
                 continue
-            self.handle(message)
+            self.handle(*message)
 
-    def handle(self, message) -> None:
+    def handle(self, message, failure=None) -> None:
         kind = message[0]
         if kind == "sync":
-            self._drop_pending_interrupt()
+            self.interrupted = False
             self._write(["synced", message[1]], [])
+        elif kind == "post":
+            _, rid, handle, released, op, args = message
+            self.handles.release(released)
+            try:
+                if failure is not None:
+                    raise failure
+                self.handles.assign(handle, self.dispatch(op, args)[0])
+            except BaseException as exc:   # noqa: B036  (student code may raise anything)
+                if os.getpid() != self.pid:
+                    os._exit(0)
+                self.handles.assign(handle, Failure(exc))
+                if not self.reported:
+                    self.reported = True
+                    self._write(["perr", rid, *error_info(exc)], [])
         elif kind == "req":
             _, rid, released, op, args = message
             self.handles.release(released)
+            self.reported = False
             try:
+                if failure is not None:
+                    raise failure
                 value, writeback = self.dispatch(op, args)
                 enc = self.encoder.begin()
                 tree = ["ok", rid, enc.handle(value) if op == "keep" else enc.value(value),
@@ -113,14 +147,6 @@ class Server:
                     os._exit(0)
                 self._write(["err", rid, *error_info(exc)], [])
 
-    @staticmethod
-    def _drop_pending_interrupt() -> None:
-        if signal.SIGINT in signal.sigpending():
-            handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-            signal.signal(signal.SIGINT, handler)
-
     def callback(self, cb_id: int, args, kwargs):
         """Run the test's function `cb_id` on the trusted side (called by encode.Callback)."""
         if threading.current_thread() is not _main_thread or os.getpid() != self.pid:
@@ -128,15 +154,18 @@ class Server:
         self.tokens += 1
         token = self.tokens
         self.send("cb", token, cb_id, values=(list(args), dict(kwargs)))
+        if self.interrupted:
+            self.interrupted = False
+            raise KeyboardInterrupt
         while True:
-            message = self.receive()
+            message, failure = self.receive()
             if message[0] in ("cbret", "cberr") and message[1] == token:
                 if message[0] == "cbret":
                     return message[2]
                 exc = getattr(builtins, message[2], None)
                 exc = exc if isinstance(exc, type) and issubclass(exc, Exception) else RuntimeError
                 raise exc(f"the test's function {message[3]}")
-            self.handle(message)
+            self.handle(message, failure)
 
     # ---- operations -----------------------------------------------------------------------------
 
@@ -217,14 +246,19 @@ class Server:
     def op_keep(self, obj):
         return obj
 
-    def op_plain(self, obj):
-        """A plain copy of a tensor or array subclass (its data, not what its methods say)."""
+    def op_plain(self, obj, depth=0):
+        """`obj` as plain data: a tensor or array subclass as a plain copy of its data (not what its methods
+        say), lists and tuples element by element; anything else that is not plain data is an error."""
         torch, np = sys.modules.get("torch"), sys.modules.get("numpy")
         if torch is not None and isinstance(obj, torch.Tensor):
             with torch._C.DisableTorchFunctionSubclass():
                 return torch.Tensor.as_subclass(obj, torch.Tensor).detach().clone()
         if np is not None and isinstance(obj, np.ndarray):
             return np.ndarray.view(obj, np.ndarray).copy()
+        if type(obj) in (list, tuple) and depth < 20:
+            return type(obj)(self.op_plain(x, depth + 1) for x in obj)
+        if type(obj) in PLAIN or np is not None and isinstance(obj, np.generic) and type(obj).__module__ == "numpy":
+            return obj
         raise TypeError(f"expected an array or tensor, got {type_name(obj)}")
 
     def op_cell(self, source, label):
@@ -232,6 +266,9 @@ class Server:
         if self.guard is not None:
             result["flags"] = self.guard.check()
         return result
+
+    def op_ping(self):
+        return None
 
     def op_check(self):
         return self.guard.check() if self.guard is not None else []

@@ -170,6 +170,8 @@ def _child(fd: int, cwd: str, limits: dict, shell, guard) -> None:
         from .server import Server
         sock = socket.socket(fileno=fd)
         server = Server(sock, shell, guard)
+        if guard is not None:
+            guard.signals[signal.SIGINT] = signal.getsignal(signal.SIGINT)    # the server's: not the notebook's
         os.register_at_fork(after_in_child=lambda: _forked(sock))
         server.send("hello", values=(guard.shadows_found() if guard is not None else [],))
         server.serve()
