@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import pickle
 import socket
 import time
 import weakref
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 
 from .kernel import frames
+from .kernel.encode import set_tensor, tensor_bytes, tensor_state
 from .wire import MAX_MESSAGE_BYTES, Decoder, ProtocolError, frame_header, short, write_message
 
 
@@ -66,13 +68,17 @@ class Session:
     def __init__(self, sock: socket.socket, interrupt=None):
         self.sock, self.interrupt = sock, interrupt   # interrupt(): send SIGINT to the kernel
         self.reader = frames.Reader(sock)
-        self.decoder = Decoder(self._ref)
+        self.decoder = Decoder(self._ref, self.mirror_in)
         self.proxies: dict[int, weakref.ref] = {}
         self.pending_release: list[int] = []
         self.callbacks: dict[int, object] = {}
         self.callback_ids: dict[int, int] = {}
         self.next_id, self.next_promise, self.abandoned = 0, 0, set()
         self.outbox: list[bytes] = []
+        self.mirrors: dict[int, list] = {}     # mirror id -> [weakref to a test's tensor, its last state]
+        self.mirror_ids: dict[int, int] = {}
+        self.kept: dict[int, object] = {}
+        self.next_mirror = 0
         self.out_buffers: list[bytes] = []
         self.deadline: float | None = None
         self.broken = self.dirty = self.interrupted = False
@@ -105,16 +111,98 @@ class Session:
         self.proxies.pop(handle, None)
         self.pending_release.append(handle)
 
-    def callback_id(self, fn) -> int:
-        key = id(fn)
+    def callback_id(self, obj, fn=None) -> int:
+        """The id under which the kernel calls `fn` (default: `obj` itself), kept for the whole submission."""
+        key = id(obj)
         if key not in self.callback_ids:
             self.callback_ids[key] = len(self.callbacks) + 1
-            self.callbacks[self.callback_ids[key]] = fn     # kept alive: the kernel may call it later
+            self.callbacks[self.callback_ids[key]] = (obj, fn or obj)    # kept alive: the kernel may call it later
         return self.callback_ids[key]
+
+    # ---- tensors shared with the kernel (mirrors) -----------------------------------------------------
+
+    def mirror(self, t) -> int:
+        """The id of the link between test tensor `t` and its kernel copy (made the first time it is sent)."""
+        mid = self.mirror_ids.get(id(t))
+        entry = self.mirrors.get(mid)
+        if entry is None or entry[0]() is not t:
+            self.next_mirror += 1
+            mid = self.next_mirror
+            self.mirror_ids[id(t)] = mid
+            self.mirrors[mid] = [weakref.ref(t), tensor_state(t)]
+        return mid
+
+    def mirror_in(self, mid: int, new, requires_grad: bool, grad, parameter: bool):
+        """A linked tensor the kernel sent: the test's own object if it is alive (brought up to date), else a
+        new one (a Parameter for a parameter), linked from now on."""
+        entry = self.mirrors.get(mid)
+        t = entry[0]() if entry is not None else None
+        if t is None or (type(t) is torch.nn.Parameter) != parameter:
+            floating = new.is_floating_point() or new.is_complex()
+            t = torch.nn.Parameter(new, requires_grad=requires_grad and floating) if parameter else new
+            if not parameter and requires_grad and floating:
+                t.requires_grad_(True)
+            if grad is not None and grad.shape == t.shape:
+                t.grad = grad
+            self.mirror_ids[id(t)] = mid
+            self.mirrors[mid] = entry = [weakref.ref(t), None]
+            if mid < 0:     # the kernel's (a parameter): kept here until the kernel lets go of it, so that a
+                self.kept[mid] = t    # change made through a passing reference (w.copy_(...)) is not lost
+        else:
+            try:
+                set_tensor(t, new, requires_grad, grad)
+            except (RuntimeError, TypeError, ValueError):
+                pass
+        entry[1] = tensor_state(t)
+        return t
+
+    def _sync_mirrors(self) -> None:
+        """Before a message: the test's changes to linked tensors, so that the kernel's copies agree."""
+        for mid, entry in list(self.mirrors.items()):
+            t = entry[0]()
+            if t is None:
+                del self.mirrors[mid]
+                continue
+            state = tensor_state(t)
+            if state != entry[1]:
+                entry[1] = state
+                grad = t.grad if t.is_leaf else None
+                buffers = self.out_buffers
+                spec = [len(buffers), str(t.dtype).removeprefix("torch."), list(t.shape)]
+                buffers.append(tensor_bytes(t))
+                gspec = None
+                if grad is not None:
+                    gspec = [len(buffers), str(grad.dtype).removeprefix("torch."), list(grad.shape)]
+                    buffers.append(tensor_bytes(grad))
+                self.outbox.append(pickle.dumps(("mirror", mid, spec, bool(t.requires_grad), gspec)))
+
+    def _apply_mirrors(self, changes, buffers) -> None:
+        """After an answer: the kernel's changes to linked tensors, made to the test's."""
+        if type(changes) is not list:
+            raise ProtocolError("malformed tensor changes")
+        for change in changes:
+            if type(change) is not list or len(change) != 4 or type(change[0]) is not int:
+                raise ProtocolError("a malformed tensor change")
+            entry = self.mirrors.get(change[0])
+            if change[1] is None:
+                self.mirrors.pop(change[0], None)
+                self.kept.pop(change[0], None)
+                continue
+            t = entry[0]() if entry is not None else None
+            new = self.decoder.decode(change[1], buffers)
+            grad = self.decoder.decode(change[3], buffers)
+            if t is not None and type(new) is torch.Tensor and (grad is None or type(grad) is torch.Tensor):
+                try:
+                    set_tensor(t, new, change[2], grad)
+                except (RuntimeError, TypeError, ValueError):
+                    pass
+                entry[1] = tensor_state(t)
 
     # ---- requests ----------------------------------------------------------------------------------
 
     def _queue(self, message) -> None:
+        if message[0] in ("req", "post", "cbret"):
+            self._sync_mirrors()
         try:
             self.outbox.append(write_message(message, self, self.out_buffers))
         except Exception as exc:
@@ -129,7 +217,7 @@ class Session:
         self.next_id += 1
         rid = self.next_id
         released, self.pending_release = self.pending_release, []
-        self._queue(("req", rid, released, op, args))
+        self._queue(("req", rid, released, op, args, torch.is_grad_enabled()))
         self._flush_outbox()
         self.requests += 1
         try:
@@ -154,7 +242,7 @@ class Session:
         self.next_id += 1
         self.next_promise -= 1
         released, self.pending_release = self.pending_release, []
-        self._queue(("post", self.next_id, self.next_promise, released, op, args))
+        self._queue(("post", self.next_id, self.next_promise, released, op, args, torch.is_grad_enabled()))
         self.posted += 1
         if len(self.outbox) >= 256:
             self._flush_outbox()
@@ -224,8 +312,9 @@ class Session:
             if kind in ("ok", "err") and len(tree) >= 2 and tree[1] != rid and tree[1] in self.abandoned:
                 continue
             try:
-                if kind == "ok" and len(tree) == 4 and tree[1] == rid:
+                if kind == "ok" and len(tree) == 5 and tree[1] == rid:
                     value = self.decoder.decode(tree[2], buffers)
+                    self._apply_mirrors(tree[4], buffers)
                     if interrupted and op != "cell":
                         raise CellTimeout()
                     self.interrupted = interrupted
@@ -240,7 +329,8 @@ class Session:
                     if self.post_error is None and not interrupted:
                         self.post_error = self._exception(tree[2], tree[3], tree[4])
                     continue
-                if kind == "cb" and len(tree) == 5:
+                if kind == "cb" and len(tree) == 7:
+                    self._apply_mirrors(tree[5], buffers)
                     self._callback(tree, buffers)
                     continue
             except ProtocolError as exc:
@@ -267,17 +357,18 @@ class Session:
                 raise ProtocolError("a malformed write-back")
             key, tree, extra = entry
             target = pos[key] if type(key) is int and 0 <= key < len(pos) else kw.get(key) if type(key) is str else None
-            write_back(target, self.decoder.decode(tree, buffers), extra, lambda t: self.decoder.decode(t, buffers))
+            write_back(target, self.decoder.decode(tree, buffers))
 
     def _callback(self, tree, buffers) -> None:
-        _, token, cb_id, args_tree, kwargs_tree = tree
-        fn = self.callbacks.get(cb_id) if type(cb_id) is int else None
+        _, token, cb_id, args_tree, kwargs_tree, _, grad = tree
+        fn = self.callbacks.get(cb_id, (None, None))[1] if type(cb_id) is int else None
         args, kwargs = self.decoder.decode(args_tree, buffers), self.decoder.decode(kwargs_tree, buffers)
         if fn is None or type(args) is not list or type(kwargs) is not dict or not all(type(k) is not int for k in kwargs):
             raise ProtocolError("a malformed call of a test's function")
         name = getattr(fn, "__qualname__", "?")
         try:
-            result = fn(*args, **{str.__str__(k): v for k, v in kwargs.items()})
+            with torch.set_grad_enabled(grad is not False):     # the kernel's grad mode where it called
+                result = fn(*args, **{str.__str__(k): v for k, v in kwargs.items()})
             reply = ("cbret", token, result)
             self._queue(reply)
         except Exception as exc:   # its message may quote the test: only the kind goes to the kernel
@@ -310,7 +401,7 @@ class Session:
                 if tree[0] == "synced" and tree[1:] == [self.next_id]:
                     self.dirty, self.post_error, self.posted = False, None, 0
                     return
-                if tree[0] == "cb" and len(tree) == 5:
+                if tree[0] == "cb" and len(tree) == 7:
                     self._send_now(("cberr", tree[1], "RuntimeError", "the test stopped waiting"))
         except CellTimeout:
             self.broken = True
@@ -319,22 +410,10 @@ class Session:
             self.deadline = None
 
 
-def write_back(target, new, extra, decode) -> None:
-    """Make the test's `target` what the call left its kernel copy (`new`)."""
+def write_back(target, new) -> None:
+    """Make the test's `target` (an array, list, dict, set or bytearray) what the call left its kernel copy."""
     try:
-        if type(target) is torch.Tensor and type(new) is torch.Tensor:
-            with torch.no_grad():
-                if target.shape == new.shape and target.dtype == new.dtype:
-                    target.copy_(new)
-                else:
-                    target.data = new
-            if type(extra) is list and len(extra) == 2 and target.is_leaf:
-                if type(extra[0]) is bool and (target.is_floating_point() or target.is_complex()):
-                    target.requires_grad_(extra[0])
-                grad = decode(extra[1])
-                if grad is None or type(grad) is torch.Tensor and grad.shape == target.shape:
-                    target.grad = grad
-        elif type(target) is np.ndarray and type(new) is np.ndarray:
+        if type(target) is np.ndarray and type(new) is np.ndarray:
             if target.shape == new.shape and target.flags.writeable:
                 target[...] = new
         elif type(target) is list and type(new) is list or type(target) is bytearray and type(new) is bytearray:

@@ -20,6 +20,7 @@ import pickle
 import re
 import sys
 import types
+from collections import OrderedDict
 
 import numpy as np
 import torch
@@ -58,8 +59,8 @@ class StudentStr(str):
 class Decoder:
     """Turns one message's JSON tree and buffers into values; `ref(handle, type_name)` makes proxies."""
 
-    def __init__(self, ref):
-        self.ref = ref
+    def __init__(self, ref, mirror=None):
+        self.ref, self.mirror = ref, mirror     # mirror(id, tensor, requires_grad, grad, is_parameter) -> tensor
 
     def decode(self, tree, buffers: list[bytes]):
         self.buffers, self.used = buffers, set()
@@ -89,8 +90,8 @@ class Decoder:
         if tag in ("l", "t", "s", "fs"):
             items = [self._dec(x) for x in rest]
             return {"l": list, "t": tuple, "s": set, "fs": frozenset}[tag](items)
-        if tag == "d":
-            out = {}
+        if tag in ("d", "od"):
+            out = {} if tag == "d" else OrderedDict()
             for pair in rest:
                 if type(pair) is not list or len(pair) != 2:
                     raise ProtocolError("bad dict entry")
@@ -98,8 +99,15 @@ class Decoder:
             return out
         if tag == "R" and len(rest) == 2 and type(rest[0]) is int and type(rest[1]) is str:
             return self.ref(rest[0], short(rest[1], 120))
-        if tag == "T" and len(rest) == 3 and rest[1] in TORCH_DTYPES:
-            return self._tensor(self._buffer(rest[0]), TORCH_DTYPES[rest[1]], self._shape(rest[2]))
+        if tag in ("T", "P") and len(rest) == 6 and rest[1] in TORCH_DTYPES:
+            t = self._tensor(self._buffer(rest[0]), TORCH_DTYPES[rest[1]], self._shape(rest[2]))
+            mirror, requires_grad, grad = rest[3], rest[4], rest[5]
+            if mirror is None or self.mirror is None:
+                return t
+            grad = None if grad is None else self._dec(grad)
+            if type(mirror) is not int or type(requires_grad) is not bool or (grad is not None and type(grad) is not torch.Tensor):
+                raise ProtocolError("a malformed tensor link")
+            return self.mirror(mirror, t, requires_grad, grad, tag == "P")
         if tag in ("A", "N") and len(rest) == (3 if tag == "A" else 2):
             dtype = self._numpy_dtype(rest[1])
             data = self._buffer(rest[0])
@@ -170,17 +178,29 @@ class RequestPickler(pickle.Pickler):
         session = self.session
         if session.is_remote(obj):
             return ("ref", session.handle_of(obj))
-        if type(obj) is torch.Tensor and obj.layout == torch.strided and not obj.is_quantized:
+        if type(obj) in (torch.Tensor, torch.nn.Parameter) and obj.layout == torch.strided and not obj.is_quantized:
             key = id(obj)
             if key not in self.seen:
-                self.buffers.append(tensor_bytes(obj))
-                self.seen[key] = (obj, ("tensor", len(self.buffers) - 1, str(obj.dtype).removeprefix("torch."),
-                                        list(obj.shape), bool(obj.requires_grad and obj.is_leaf)))
+                grad = obj.grad if obj.is_leaf else None
+                self.seen[key] = (obj, ("tensor", self.tensor(obj), bool(obj.requires_grad and obj.is_leaf),
+                                        session.mirror(obj), None if grad is None else self.tensor(grad),
+                                        type(obj) is torch.nn.Parameter))
             return self.seen[key][1]
+        if isinstance(obj, types.GeneratorType):
+            return ("cbiter", session.callback_id(obj, lambda: next(obj)), obj.__qualname__[:80])
+        cls = type(obj)
+        if not isinstance(obj, type) and not _importable(cls) and cls.__module__ == "__main__":
+            return ("cbobj", session.callback_id(obj, lambda *request: _object_request(obj, *request)),
+                    cls.__qualname__[:80])
         if isinstance(obj, types.MethodType) and not isinstance(obj.__self__, type) or \
                 isinstance(obj, types.FunctionType) and not _importable(obj):
             return ("cb", session.callback_id(obj), getattr(obj, "__qualname__", type(obj).__name__)[:80])
         return None
+
+    def tensor(self, t) -> tuple:
+        """(buffer index, dtype, shape) of a tensor's data, its bytes added to the frame's buffers."""
+        self.buffers.append(tensor_bytes(t))
+        return len(self.buffers) - 1, str(t.dtype).removeprefix("torch."), list(t.shape)
 
     def reducer_override(self, obj):
         if type(obj) is StudentStr:
@@ -192,6 +212,24 @@ class RequestPickler(pickle.Pickler):
                 f"the class {obj.__qualname__} defined in a test cell cannot go to student code (its source "
                 f"would have to); pass data, a course_lib or torch class, or an object made with student_side")
         return NotImplemented
+
+
+def _object_request(obj, op, *args):
+    """What student code asked of an object of a test's own class (it stays on the trusted side)."""
+    if op == "call":
+        return obj(*args[0], **args[1])
+    if op in ("getattr", "setattr"):
+        name = str.__str__(args[0]) if isinstance(args[0], str) else ""
+        if not name or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(obj, name) if op == "getattr" else setattr(obj, name, args[1])
+    if op == "item":
+        return obj[args[0]]
+    if op == "len":
+        return len(obj)
+    if op == "list":
+        return list(obj)
+    raise TypeError(op)
 
 
 def _importable(obj) -> bool:

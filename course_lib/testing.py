@@ -60,6 +60,15 @@ def beside_student_code(fn):
     return marked
 
 
+def beside(fn):
+    """`fn`, a course_lib function, run where the student's code runs when graded (as if it were marked
+    @beside_student_code): a reference that differentiates through student code, or keeps calling it,
+    must run there, e.g. `beside(course_lib.transformer.position_dependency)(f, x)`. Here: `fn`."""
+    if getattr(fn, "__beside_student_code__", False):
+        return fn
+    return beside_student_code(fn)
+
+
 def _as_tensor(name: str, value) -> torch.Tensor:
     if _grader is not None and _grader.is_remote(value):
         value = _grader.plain(value, name)      # a tensor or array subclass: its data; anything else fails

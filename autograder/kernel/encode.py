@@ -6,20 +6,27 @@ trusted side decodes this strictly (autograder/wire.py) and never unpickles it:
 
     None, bool, int, float, str          as JSON
     ["l", x...] list    ["t", x...] tuple    ["d", [k, v]...] dict    ["s", x...] set   ["fs", x...]
+    ["od", [k, v]...] collections.OrderedDict (a state_dict)
     ["b", i] bytes      ["ba", i] bytearray  ["c", re, im] complex    ["E"] Ellipsis
     ["sl", a, b, c] slice   ["r", a, b, c] range
-    ["T", i, dtype, shape] torch.Tensor     ["A", i, dtype, shape] numpy.ndarray    ["N", i, dtype] numpy scalar
+    ["T", i, dtype, shape, mirror, requires_grad, grad] torch.Tensor, ["P", ...] torch.nn.Parameter: mirror is
+        the link of a test's tensor or of a parameter (None for a fresh result, then a plain copy)
+    ["A", i, dtype, shape] numpy.ndarray    ["N", i, dtype] numpy scalar
     ["size", n...] torch.Size   ["dt", name] torch.dtype   ["dev", text] torch.device   ["nd", text] numpy dtype
     ["R", handle, type name] anything else (a proxy on the trusted side)
 
 In (trusted -> kernel): a pickle, with tensors in the frame's buffers and proxies and the trusted
-side's own functions as persistent ids ("ref", handle) and ("cb", id, name).
+side's own functions, generators and objects of its own classes as persistent ids ("ref", handle),
+("cb", id, name), ("cbiter", id, name) and ("cbobj", id, name): those stay there, and using them here
+calls back. A test's tensor arrives as ("tensor", ..., mirror id): the kernel's copy is
+linked to the test's (server.mirrors), so that a change on either side is made on the other too.
 """
 from __future__ import annotations
 
 import io
 import pickle
 import sys
+from collections import OrderedDict
 
 MAX_DEPTH = 40
 MAX_INT_DIGITS = 4000
@@ -89,12 +96,40 @@ def tensor_bytes(t) -> bytes:
     return flat.view(_torch().uint8).numpy().tobytes() if flat.numel() else b""
 
 
+def tensor_state(t) -> tuple:
+    """What changes when a tensor is changed in place, given a new .data, or a new .grad."""
+    grad = t.grad if t.is_leaf else None
+    return (t._version, t.data_ptr(), tuple(t.shape), t.dtype, t.requires_grad,
+            None if grad is None else (id(grad), grad._version))
+
+
+def tensor_from(data: bytes, dtype: str, shape):
+    torch = _torch()
+    dt = getattr(torch, dtype)
+    return torch.frombuffer(bytearray(data), dtype=dt).reshape(shape) if data else torch.empty(shape, dtype=dt)
+
+
+def set_tensor(t, new, requires_grad, grad) -> None:
+    """Make `t` what `new` (data), `requires_grad` and `grad` say, in place."""
+    torch = _torch()
+    with torch.no_grad():
+        if t.shape == new.shape and t.dtype == new.dtype:
+            t.copy_(new)
+        else:
+            t.data = new
+    if t.is_leaf:
+        if type(requires_grad) is bool and (t.is_floating_point() or t.is_complex()):
+            t.requires_grad_(requires_grad)
+        if grad is None or _type(grad) is torch.Tensor and grad.shape == t.shape:
+            t.grad = grad
+
+
 class Encoder:
     """Encodes the values of one message at a time: begin(), then value(v) for each; `buffers` holds
     the raw bytes they refer to."""
 
-    def __init__(self, handles: Handles):
-        self.handles = handles
+    def __init__(self, handles: Handles, mirror=None):
+        self.handles, self.mirror = handles, mirror     # mirror(tensor, is_parameter) -> mirror id or None
         self.buffers: list[bytes] = []
 
     def begin(self) -> "Encoder":
@@ -112,6 +147,15 @@ class Encoder:
         self.buffers.append(data)
         return _len(self.buffers) - 1
 
+    def _tensor(self, v, parameter: bool) -> list:
+        """A tensor's data; a test's tensor (and a parameter) with its link (mirror id), requires_grad, grad."""
+        mirror = self.mirror(v, parameter) if self.mirror is not None else None
+        grad = v.grad if mirror is not None and v.is_leaf else None
+        return ["P" if parameter and mirror is not None else "T", self._buffer(tensor_bytes(v)),
+                str(v.dtype).removeprefix("torch."), list(v.shape), mirror,
+                bool(mirror is not None and v.requires_grad and v.is_leaf),
+                None if grad is None else self._tensor(grad.detach(), False)]
+
     def _ref(self, value) -> list:
         return ["R", self.handles.ref(value), type_name(value)]
 
@@ -127,8 +171,8 @@ class Encoder:
         if t is list or t is tuple or t is set or t is frozenset:
             tag = {list: "l", tuple: "t", set: "s", frozenset: "fs"}[t]
             return [tag, *[self._enc(x, d) for x in v]]
-        if t is dict:
-            return ["d", *[[self._enc(k, d), self._enc(x, d)] for k, x in v.items()]]
+        if t is dict or t is OrderedDict:
+            return ["d" if t is dict else "od", *[[self._enc(k, d), self._enc(x, d)] for k, x in v.items()]]
         if t is bytes or t is bytearray:
             return ["b" if t is bytes else "ba", self._buffer(bytes(v))]
         if t is complex:
@@ -141,8 +185,9 @@ class Encoder:
                 return ["sl" if t is slice else "r", *parts]
         torch = _torch()
         if torch is not None:
-            if t is torch.Tensor and v.layout == torch.strided and not v.is_quantized and v.device.type != "meta":
-                return ["T", self._buffer(tensor_bytes(v)), str(v.dtype).removeprefix("torch."), list(v.shape)]
+            if (t is torch.Tensor or t is torch.nn.Parameter) and v.layout == torch.strided and not v.is_quantized \
+                    and v.device.type != "meta":
+                return self._tensor(v, t is torch.nn.Parameter)
             if t is torch.Size:
                 return ["size", *[int(n) for n in v]]
             if t is torch.dtype:
@@ -181,6 +226,46 @@ class Callback:
         return f"<the test's function {self.__name__}>"
 
 
+class CallbackObject:
+    """An object of a class a test defined (a model made for a hidden test, say): it lives on the
+    trusted side; calling it, reading or setting its attributes, indexing and iterating it ask there."""
+
+    def __init__(self, server, cb_id: int, name: str):
+        object.__setattr__(self, "_CallbackObject__ask", lambda *request: server.callback(cb_id, request, {}))
+        object.__setattr__(self, "_CallbackObject__name", name)
+
+    def __call__(self, *args, **kwargs):
+        return self.__ask("call", args, kwargs)
+
+    def __getattr__(self, name):
+        return self.__ask("getattr", name)
+
+    def __setattr__(self, name, value):
+        self.__ask("setattr", name, value)
+
+    def __getitem__(self, key):
+        return self.__ask("item", key)
+
+    def __len__(self):
+        return self.__ask("len")
+
+    def __iter__(self):
+        return iter(self.__ask("list"))
+
+    def __repr__(self):
+        return f"<the test's {self.__name}>"
+
+
+class CallbackIterator(Callback):
+    """An iterator (a generator) that lives on the trusted side: each next() asks for the next item."""
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return self._server.callback(self._id, (), {})
+
+
 class RequestUnpickler(pickle.Unpickler):
     def __init__(self, data: bytes, buffers: list[bytes], server):
         super().__init__(io.BytesIO(data))
@@ -197,15 +282,23 @@ class RequestUnpickler(pickle.Unpickler):
                 return None
         if kind == "cb":
             return Callback(self.server, pid[1], pid[2])
-        if kind == "tensor":
-            _, index, dtype, shape, requires_grad = pid
-            if index not in self.tensors:
-                torch = _torch()
-                data = self.buffers[index]
-                dt = getattr(torch, dtype)
-                t = torch.frombuffer(bytearray(data), dtype=dt).reshape(shape) if data else torch.empty(shape, dtype=dt)
-                self.tensors[index] = t.requires_grad_(True) if requires_grad else t
-            return self.tensors[index]
+        if kind == "tensor":      # a test's tensor: the kernel's copy stays linked to it (server.mirrors)
+            _, data, requires_grad, mirror, grad, parameter = pid
+            t = self.server.mirror_get(mirror)
+            if t is None:
+                t = tensor_from(self.buffers[data[0]], *data[1:])
+                if parameter:
+                    t = _torch().nn.Parameter(t, requires_grad=requires_grad)
+                elif requires_grad:
+                    t.requires_grad_(True)
+                if grad is not None:
+                    t.grad = tensor_from(self.buffers[grad[0]], *grad[1:])
+                self.server.mirror_add(mirror, t)
+            return t
+        if kind == "cbiter":
+            return CallbackIterator(self.server, pid[1], pid[2])
+        if kind == "cbobj":
+            return CallbackObject(self.server, pid[1], pid[2])
         raise pickle.UnpicklingError(f"unknown persistent id {kind!r}")
 
 

@@ -1,24 +1,29 @@
 """The kernel's side of the RPC: the trusted side asks, this process does it and answers.
 
-Requests come as pickled batches (lists). ("req", id, released handles, op, args) is answered with
+Requests come as pickled batches (lists), each run under the test's grad mode (the last field).
+("req", id, released handles, op, args, grad mode) is answered with
 JSON + buffers: ("ok", id, value, write-back) or ("err", id, [exception class names], message,
-traceback). ("post", id, handle, released, op, args) is not answered: its result is kept under the
+traceback). ("post", id, handle, released, op, args, grad mode) is not answered: its result is kept under the
 handle the trusted side chose (an operator on a student's object, whose result the test did not
 wait for); if it raises, the handle holds the failure (using it raises again) and the first such
 failure since the last request is sent as ("perr", id, ...).
 While a request runs, student code may call a function of the test (a Callback): this side then
-sends ("cb", token, callback id, args, kwargs) and serves nested requests until ("cbret", token,
+sends ("cb", token, callback id, args, kwargs, tensor changes, grad mode) and serves nested requests
+(the test's function runs under this side's grad mode) until ("cbret", token,
 value) or ("cberr", token, name) comes back. ("sync", token) is answered ("synced", token) from any
 loop: after a timeout the trusted side interrupts the kernel (SIGINT) and waits for it.
 
-Write-back: an argument that came by value and is a tensor, array, list, dict, set or bytearray is
-compared before and after a call; if the call changed it, its new value goes back with the reply so
-that the test's own object changes too ("inputs unchanged" stays checkable).
+Tensors a test sends stay linked ("mirrors"): a change made here (in place, a new .data, .grad or
+requires_grad) goes back with the next answer, and a change the test makes comes before its next
+request. An argument that came by value and is an array, list, dict, set or bytearray is compared
+before and after a call; if the call changed it, its new value goes back with the reply (write-back).
+So "inputs unchanged" stays checkable, and a student's optimizer moves the test's parameters.
 """
 from __future__ import annotations
 
 import builtins
 import collections
+import contextlib
 import importlib
 import json
 import operator
@@ -27,9 +32,11 @@ import signal
 import sys
 import threading
 import traceback
+import weakref
 
 from . import frames
-from .encode import Encoder, Failure, Handles, read_request, split_frame, type_name
+from .encode import (Encoder, Failure, Handles, read_request, set_tensor, split_frame, tensor_from, tensor_state,
+                     type_name)
 
 BINARY = {"add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "lshift", "rshift", "and_", "or_",
           "xor", "lt", "le", "eq", "ne", "gt", "ge", "iadd", "isub", "imul", "itruediv", "ifloordiv", "imod", "ipow",
@@ -61,11 +68,14 @@ class Server:
         self.reader = frames.Reader(sock)
         self.queue: collections.deque = collections.deque()
         self.handles = Handles()
-        self.encoder = Encoder(self.handles)
+        self.encoder = Encoder(self.handles, self.mirror_of)
         self.pid = os.getpid()
         self.tokens = 0
         self.reported = False        # a failed posted operation was reported since the last request
         self.sending = self.interrupted = False
+        self.mirrors: dict[int, list] = {}    # mirror id -> [weakref to the kernel's copy, its last state]
+        self.mirror_ids: dict[int, int] = {}
+        self.next_mirror = 0                  # ids this side gives (a parameter sent out): negative
         signal.signal(signal.SIGINT, self._on_sigint)
 
     def _on_sigint(self, signum, frame):
@@ -73,6 +83,54 @@ class Server:
             self.interrupted = True
             return
         raise KeyboardInterrupt
+
+    # ---- tensors shared with the test (mirrors) ------------------------------------------------------
+
+    def mirror_get(self, mirror: int):
+        entry = self.mirrors.get(mirror)
+        return entry[0]() if entry is not None else None
+
+    def mirror_add(self, mirror: int, t) -> None:
+        self.mirrors[mirror] = [weakref.ref(t), tensor_state(t)]
+        self.mirror_ids[id(t)] = mirror
+
+    def mirror_of(self, t, parameter: bool):
+        """The link of `t` if it came from the test; a new one for a parameter (the test may change it in
+        place, as tests do with a model's weights); None for anything else (a plain copy goes)."""
+        mirror = self.mirror_ids.get(id(t))
+        entry = self.mirrors.get(mirror)
+        if entry is not None and entry[0]() is t:
+            return mirror
+        if not parameter:
+            return None
+        self.next_mirror -= 1
+        self.mirror_add(self.next_mirror, t)
+        return self.next_mirror
+
+    def mirror_changes(self, enc: Encoder) -> list:
+        """[mirror id, data, requires_grad, grad] of every linked tensor changed here since the last report."""
+        changes = []
+        for mirror, entry in list(self.mirrors.items()):
+            t = entry[0]()
+            if t is None:               # the kernel let go of its copy: the test need not send changes
+                del self.mirrors[mirror]
+                changes.append([mirror, None, None, None])
+                continue
+            state = tensor_state(t)
+            if state != entry[1]:
+                entry[1] = state
+                grad = t.grad if t.is_leaf else None
+                changes.append([mirror, enc.value(t.detach()), bool(t.requires_grad),
+                                None if grad is None else enc.value(grad.detach())])
+        return changes
+
+    def _mirror_update(self, message) -> None:
+        _, mirror, data, requires_grad, grad, buffers = message
+        t = self.mirror_get(mirror)
+        if t is not None:
+            set_tensor(t, tensor_from(buffers[data[0]], *data[1:]), requires_grad,
+                       None if grad is None else tensor_from(buffers[grad[0]], *grad[1:]))
+            self.mirrors[mirror][1] = tensor_state(t)
 
     # ---- messages -------------------------------------------------------------------------------
 
@@ -97,7 +155,10 @@ class Server:
             header, buffers = self.reader.recv()
             self.queue.extend((message, buffers) for message in split_frame(header))
         message, buffers = self.queue.popleft()
-        return read_request(message, buffers, self)    # (message, failure of a handle it uses)
+        message, failure = read_request(message, buffers, self)    # failure: of a handle it uses
+        if message[0] == "mirror":
+            return (*message, buffers), None
+        return message, failure
 
     def serve(self) -> None:
         """Answer requests until the grader closes the connection."""
@@ -112,16 +173,19 @@ class Server:
 
     def handle(self, message, failure=None) -> None:
         kind = message[0]
-        if kind == "sync":
+        if kind == "mirror":
+            self._mirror_update(message)
+        elif kind == "sync":
             self.interrupted = False
             self._write(["synced", message[1]], [])
         elif kind == "post":
-            _, rid, handle, released, op, args = message
+            _, rid, handle, released, op, args, grad = message
             self.handles.release(released)
             try:
                 if failure is not None:
                     raise failure
-                self.handles.assign(handle, self.dispatch(op, args)[0])
+                with _grad_mode(grad):
+                    self.handles.assign(handle, self.dispatch(op, args)[0])
             except BaseException as exc:   # noqa: B036  (student code may raise anything)
                 if os.getpid() != self.pid:
                     os._exit(0)
@@ -130,17 +194,17 @@ class Server:
                     self.reported = True
                     self._write(["perr", rid, *error_info(exc)], [])
         elif kind == "req":
-            _, rid, released, op, args = message
+            _, rid, released, op, args, grad = message
             self.handles.release(released)
             self.reported = False
             try:
                 if failure is not None:
                     raise failure
-                value, writeback = self.dispatch(op, args)
+                with _grad_mode(grad if op != "cell" else None):
+                    value, writeback = self.dispatch(op, args)
                 enc = self.encoder.begin()
                 tree = ["ok", rid, enc.handle(value) if op == "keep" else enc.value(value),
-                        [[key, enc.value(v), extra if extra is None else [extra[0], enc.value(extra[1])]]
-                         for key, v, extra in writeback]]
+                        [[key, enc.value(v), None] for key, v in writeback], self.mirror_changes(enc)]
                 self._write(tree, enc.buffers)
             except BaseException as exc:   # noqa: B036  (student code may raise anything; the reply says so)
                 if os.getpid() != self.pid:   # a child the student forked: it must not answer
@@ -153,7 +217,11 @@ class Server:
             raise RuntimeError("a test's function can only be called from the notebook's main thread")
         self.tokens += 1
         token = self.tokens
-        self.send("cb", token, cb_id, values=(list(args), dict(kwargs)))
+        enc = self.encoder.begin()
+        torch = sys.modules.get("torch")
+        grad = torch.is_grad_enabled() if torch is not None else True
+        self._write(["cb", token, cb_id, enc.value(list(args)), enc.value(dict(kwargs)), self.mirror_changes(enc),
+                     grad], enc.buffers)
         if self.interrupted:
             self.interrupted = False
             raise KeyboardInterrupt
@@ -178,22 +246,16 @@ class Server:
             fn = importlib.import_module(module)
             for part in qualname.split("."):
                 fn = getattr(fn, part)
-            if not getattr(fn, "__beside_student_code__", False):
-                raise TypeError(f"{module}.{qualname} is not marked @beside_student_code")
+            if not (getattr(fn, "__beside_student_code__", False) or module.split(".")[0] == "course_lib"):
+                raise TypeError(f"{module}.{qualname} is not a course_lib function")
             return self._with_writeback(fn, pos, kw)
         return getattr(self, f"op_{op}")(*args), []
 
     def _with_writeback(self, fn, pos, kw):
         watched = [(i, v, snapshot(v)) for i, v in enumerate(pos) if not self._held(v)]
         watched += [(k, v, snapshot(v)) for k, v in kw.items() if not self._held(v)]
-        watched = [w for w in watched if w[2] is not None]
         result = fn(*pos, **kw)
-        back = []
-        for key, v, snap in watched:
-            if snapshot(v) != snap:
-                grad = getattr(v, "grad", None) if snap[0] == "T" else None
-                back.append((key, v, (bool(v.requires_grad), grad) if snap[0] == "T" else None))
-        return result, back
+        return result, [(key, v) for key, v, snap in watched if snap is not None and snapshot(v) != snap]
 
     def _held(self, v) -> bool:
         handle = self.handles.by_id.get(id(v))
@@ -274,14 +336,22 @@ class Server:
         return self.guard.check() if self.guard is not None else []
 
 
+@contextlib.contextmanager
+def _grad_mode(enabled):
+    """A test's call runs under the test's grad mode (its `with torch.no_grad():` reaches student code)."""
+    torch = sys.modules.get("torch")
+    if torch is None or enabled is None or torch.is_grad_enabled() == enabled:
+        yield
+        return
+    with torch.set_grad_enabled(enabled):
+        yield
+
+
 def snapshot(v):
-    """Enough of a by-value argument to tell whether a call changed it (None: not watched)."""
+    """Enough of a by-value argument to tell whether a call changed it (None: not watched). Tensors are
+    not here: a test's tensor is linked to its kernel copy (mirrors)."""
     t = type(v)
-    torch, np = sys.modules.get("torch"), sys.modules.get("numpy")
-    if torch is not None and t is torch.Tensor:
-        grad = v.grad
-        return ("T", v._version, v.data_ptr(), tuple(v.shape), v.dtype, v.requires_grad,
-                None if grad is None else (id(grad), grad._version))
+    np = sys.modules.get("numpy")
     if np is not None and t is np.ndarray:
         return ("A", v.shape, v.dtype.str, v.tobytes())
     if t in (list, dict, set, bytearray):

@@ -24,7 +24,7 @@ class _Outputs:
         self.text = self.data = 0
 
     def stream(self, name: str, text: str) -> None:
-        if self.text >= MAX_TEXT:
+        if self.text >= MAX_TEXT or not text:
             return
         text = text[:MAX_TEXT - self.text]
         self.text += len(text)
