@@ -146,8 +146,9 @@ class Session:
                 t.grad = grad
             self.mirror_ids[id(t)] = mid
             self.mirrors[mid] = entry = [weakref.ref(t), None]
-            if mid < 0:     # the kernel's (a parameter): kept here until the kernel lets go of it, so that a
-                self.kept[mid] = t    # change made through a passing reference (w.copy_(...)) is not lost
+            # Kept here until the kernel lets go of its copy: a change made through a passing reference
+            # (model.weight.copy_(...)) must not be lost with it.
+            self.kept[mid] = t
         else:
             try:
                 set_tensor(t, new, requires_grad, grad)
@@ -200,13 +201,16 @@ class Session:
 
     # ---- requests ----------------------------------------------------------------------------------
 
-    def _queue(self, message) -> None:
-        if message[0] in ("req", "post", "cbret"):
+    def _queue(self, *head, payload=None) -> None:
+        """Queue a message: `head` is plain (kind, ids...), `payload` (the operation and its arguments, or
+        a callback's result) is pickled apart, so that the kernel can say which message it could not read."""
+        if head[0] in ("req", "post", "cbret"):
             self._sync_mirrors()
-        try:
-            self.outbox.append(write_message(message, self, self.out_buffers))
-        except Exception as exc:
-            raise TypeError(f"a test sent student code something that cannot go there: {exc}") from None
+            try:
+                head = (*head, write_message(payload, self, self.out_buffers))
+            except Exception as exc:
+                raise TypeError(f"a test sent student code something that cannot go there: {exc}") from None
+        self.outbox.append(pickle.dumps(head))
 
     def request(self, op: str, *args):
         """Send `op` and wait for its answer. At the deadline the kernel is interrupted (SIGINT) and given
@@ -217,7 +221,7 @@ class Session:
         self.next_id += 1
         rid = self.next_id
         released, self.pending_release = self.pending_release, []
-        self._queue(("req", rid, released, op, args, torch.is_grad_enabled()))
+        self._queue("req", rid, released, torch.is_grad_enabled(), payload=(op, args))
         self._flush_outbox()
         self.requests += 1
         try:
@@ -242,7 +246,7 @@ class Session:
         self.next_id += 1
         self.next_promise -= 1
         released, self.pending_release = self.pending_release, []
-        self._queue(("post", self.next_id, self.next_promise, released, op, args, torch.is_grad_enabled()))
+        self._queue("post", self.next_id, self.next_promise, released, torch.is_grad_enabled(), payload=(op, args))
         self.posted += 1
         if len(self.outbox) >= 256:
             self._flush_outbox()
@@ -268,8 +272,8 @@ class Session:
             self.broken = True
             raise KernelDied(f"the kernel is gone ({exc})") from None
 
-    def _send_now(self, message) -> None:
-        self._queue(message)
+    def _send_now(self, *head) -> None:
+        self._queue(*head)
         self._flush_outbox()
 
     def _remaining(self) -> float | None:
@@ -369,11 +373,10 @@ class Session:
         try:
             with torch.set_grad_enabled(grad is not False):     # the kernel's grad mode where it called
                 result = fn(*args, **{str.__str__(k): v for k, v in kwargs.items()})
-            reply = ("cbret", token, result)
-            self._queue(reply)
+            self._queue("cbret", token, payload=result)
         except Exception as exc:   # its message may quote the test: only the kind goes to the kernel
             kind = type(exc).__name__ if getattr(builtins, type(exc).__name__, None) is type(exc) else "RuntimeError"
-            self._queue(("cberr", token, kind, f"{name} raised {kind}"))
+            self._queue("cberr", token, kind, f"{name} raised {kind}")
         except BaseException:      # the test's time ran out while its function ran: the kernel still waits
             self.orphans.append(token)
             self.dirty = True
@@ -393,16 +396,16 @@ class Session:
         self.deadline = time.monotonic() + GRACE
         try:
             for token in reversed(self.orphans):
-                self._queue(("cberr", token, "RuntimeError", "the test stopped waiting"))
+                self._queue("cberr", token, "RuntimeError", "the test stopped waiting")
             self.orphans = []
-            self._send_now(("sync", self.next_id))
+            self._send_now("sync", self.next_id)
             while True:
                 tree, _ = self.receive()
                 if tree[0] == "synced" and tree[1:] == [self.next_id]:
                     self.dirty, self.post_error, self.posted = False, None, 0
                     return
                 if tree[0] == "cb" and len(tree) == 7:
-                    self._send_now(("cberr", tree[1], "RuntimeError", "the test stopped waiting"))
+                    self._send_now("cberr", tree[1], "RuntimeError", "the test stopped waiting")
         except CellTimeout:
             self.broken = True
             raise KernelDied("the kernel did not stop when interrupted at its time limit") from None

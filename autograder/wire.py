@@ -189,7 +189,7 @@ class RequestPickler(pickle.Pickler):
         if isinstance(obj, types.GeneratorType):
             return ("cbiter", session.callback_id(obj, lambda: next(obj)), obj.__qualname__[:80])
         cls = type(obj)
-        if not isinstance(obj, type) and not _importable(cls) and cls.__module__ == "__main__":
+        if not isinstance(obj, type) and (cls.__module__ == "__main__" or "<locals>" in cls.__qualname__):
             return ("cbobj", session.callback_id(obj, lambda *request: _object_request(obj, *request)),
                     cls.__qualname__[:80])
         if isinstance(obj, types.MethodType) and not isinstance(obj.__self__, type) or \

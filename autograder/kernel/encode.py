@@ -308,7 +308,14 @@ def split_frame(data: bytes) -> list[bytes]:
 
 
 def read_request(message: bytes, buffers: list[bytes], server):
-    """(message, failure): one message, unpickled when its turn comes (it may use handles the ones
-    before it filled); failure: the exception a handle it uses stands for, if any."""
-    unpickler = RequestUnpickler(message, buffers, server)
-    return unpickler.load(), unpickler.failure
+    """(message, failure): one message, read when its turn comes (its payload may use handles the ones
+    before it filled); failure: why its payload could not be read (a handle that holds a failure)."""
+    head = pickle.loads(message)
+    if head[0] not in ("req", "post", "cbret"):
+        return head, None
+    unpickler = RequestUnpickler(head[-1], buffers, server)
+    try:
+        payload = unpickler.load()
+    except Exception as exc:     # noqa: BLE001  (said to the trusted side as this message's error)
+        return (*head[:-1], None), exc
+    return (*head[:-1], payload), unpickler.failure

@@ -1,9 +1,10 @@
 """The kernel's side of the RPC: the trusted side asks, this process does it and answers.
 
-Requests come as pickled batches (lists), each run under the test's grad mode (the last field).
-("req", id, released handles, op, args, grad mode) is answered with
+Requests come as pickled batches (lists), each run under the test's grad mode; each message's payload
+(operation and arguments) is pickled apart, so that one that cannot be read is answered as an error.
+("req", id, released handles, grad mode, (op, args)) is answered with
 JSON + buffers: ("ok", id, value, write-back) or ("err", id, [exception class names], message,
-traceback). ("post", id, handle, released, op, args, grad mode) is not answered: its result is kept under the
+traceback). ("post", id, handle, released, grad mode, (op, args)) is not answered: its result is kept under the
 handle the trusted side chose (an operator on a student's object, whose result the test did not
 wait for); if it raises, the handle holds the failure (using it raises again) and the first such
 failure since the last request is sent as ("perr", id, ...).
@@ -179,7 +180,8 @@ class Server:
             self.interrupted = False
             self._write(["synced", message[1]], [])
         elif kind == "post":
-            _, rid, handle, released, op, args, grad = message
+            _, rid, handle, released, grad, payload = message
+            op, args = payload or (None, None)
             self.handles.release(released)
             try:
                 if failure is not None:
@@ -194,7 +196,8 @@ class Server:
                     self.reported = True
                     self._write(["perr", rid, *error_info(exc)], [])
         elif kind == "req":
-            _, rid, released, op, args, grad = message
+            _, rid, released, grad, payload = message
+            op, args = payload or (None, None)
             self.handles.release(released)
             self.reported = False
             try:
@@ -229,6 +232,8 @@ class Server:
             message, failure = self.receive()
             if message[0] in ("cbret", "cberr") and message[1] == token:
                 if message[0] == "cbret":
+                    if failure is not None:
+                        raise failure
                     return message[2]
                 exc = getattr(builtins, message[2], None)
                 exc = exc if isinstance(exc, type) and issubclass(exc, Exception) else RuntimeError
