@@ -25,11 +25,12 @@ from pathlib import Path
 
 from . import safefs
 from .kernel import frames
-from .remote import KernelDied, Session
+from .remote import KernelDied
+from .session import Session
 from .sandbox import INSIDE, MPL_INSIDE, SandboxSettings, pids_cgroup_parent, zygote_command
 
 KERNEL_DIR = Path(__file__).parent / "kernel"
-MODULES = ("frames", "encode", "server", "shell", "guard", "guard_watch", "zygote")
+MODULES = ("frames", "encode", "requests", "ops", "server", "shell", "guard", "guard_watch", "zygote")
 START_TIMEOUT = 600      # seconds for a zygote to import everything (a loaded machine is slow)
 
 BOOT = r"""

@@ -21,7 +21,8 @@ import time
 import traceback
 from dataclasses import dataclass
 
-from .remote import CellTimeout, KernelDied, Remote, Session, student_origin, type_name
+from .remote import CellTimeout, KernelDied, Remote, student_origin, type_name
+from .session import Session
 from .wire import short
 
 _isinstance, _issubclass, _type = builtins.isinstance, builtins.issubclass, builtins.type

@@ -16,7 +16,8 @@ import torch
 
 from autograder.kernel import frames
 from autograder.kernel.encode import Encoder, Handles
-from autograder.remote import CellTimeout, KernelDied, Remote, Session, student_origin
+from autograder.remote import CellTimeout, KernelDied, Remote, student_origin
+from autograder.session import Session
 from autograder.trusted import Grading, new_namespace, run_test
 from autograder.wire import Decoder, ProtocolError, StudentStr
 
