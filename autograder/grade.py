@@ -46,6 +46,7 @@ from .worker import Worker
 # nbgrader 0.9.6's gradebook code triggers SQLAlchemy "not in session" warnings that mean nothing here.
 warnings.filterwarnings("ignore", message=".*not in session.*")
 
+PER_WORKER = 4     # notebooks to grade per worker, at least, before another worker (and zygote) starts
 # Statuses that say nothing about the submission: a re-run grades these again.
 RETRY = ("grader error", "could not be graded: the Python kernel did not start")
 
@@ -209,8 +210,9 @@ def grade(assignment: str, submissions: Path, out: Path, options: Options | None
     options = options or Options()
     out = Path(out)
     (out / "logs").mkdir(parents=True, exist_ok=True)
-    # Start the workers first: they import nbgrader while this process sets up the gradebook.
-    workers = [Worker(out / "logs" / f"worker-{os.getpid()}-{k}.stderr") for k in range(max(1, options.jobs))]
+    # Start a worker first: it imports what it needs while this process sets up the gradebook; the
+    # others (up to --jobs) once the number of notebooks to grade is known (_grade_with).
+    workers = [Worker(out / "logs" / f"worker-{os.getpid()}-0.stderr")]
     grader = None
     try:
         grader = Grader(assignment, out, options, submissions, log)
@@ -272,6 +274,9 @@ def _grade_with(grader: Grader, workers, submissions, out, options: Options, log
                 score = "-" if row.score is None else f"{row.score:.1f}"
                 log(f"  {row.student_id:<28} {score:>6} / {grader.max_score:g}  {took:>7}  {row.status}")
 
+        # A worker's zygote costs about what grading a few notebooks does: one per PER_WORKER notebooks.
+        wanted = max(1, min(options.jobs, -(-todo.qsize() // PER_WORKER)))
+        workers += [Worker(out / "logs" / f"worker-{os.getpid()}-{k}.stderr") for k in range(len(workers), wanted)]
         threads = [threading.Thread(target=work, args=(w,)) for w in workers]
         for t in threads:
             t.start()

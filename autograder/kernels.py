@@ -95,6 +95,7 @@ class Zygote:
         child.close()
         self.control = parent
         self.sandboxed = settings.use_bwrap
+        self.kernel_cpu = 0.0
         try:
             parent.sendall(_sources())
             scratch = ["/tmp", "/dev/shm"] if self.sandboxed else [str(self.home)]
@@ -162,16 +163,24 @@ class Zygote:
     def signal(self, pid: int, signum: int) -> None:
         self._ask(("signal", pid, signum))
 
-    def clean(self) -> None:
-        self._ask(("clean",), timeout=120)
+    def clean(self) -> float:
+        """Kill what the last kernel left, empty its folders; the CPU-seconds its processes used."""
+        reply = self._ask(("clean",), timeout=120)
         safefs.empty_folder(self.jobs_dir)
+        cpu = reply[1] if len(reply) > 1 and type(reply[1]) in (int, float) else 0.0
+        self.kernel_cpu += cpu
+        return cpu
 
     def close(self) -> None:
+        """End the zygote: it reaps its kernels and exits (so their CPU time is accounted to the worker);
+        one that does not within seconds is killed with the sandbox."""
         try:
             self.control.close()
         except OSError:
             pass
-        if self.proc.poll() is None:
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except OSError:

@@ -6,7 +6,8 @@ Each code cell runs where it belongs:
 - a read-only cell (helpers the tests use) in both places: in the kernel, as in Jupyter, and on the
   trusted side, so that the tests call the instructor's helpers, not the kernel's;
 - every other cell in the kernel (kernel.run_cell), its outputs kept for the instructor.
-Before each test cell the kernel's guard reports what notebook code replaced (flags, no points).
+Before each test cell, and at the end, the kernel's guard reports what notebook code replaced since
+(flags, no points): a check per test cell, not per cell, because none of them decides a point.
 
 A cell gets the cell time limit; once one has timed out, later cells that are not tests get
 AFTER_TIMEOUT (config.py), so a looping function costs one full timeout. A kernel that dies, or

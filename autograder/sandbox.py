@@ -111,7 +111,9 @@ def environment(home: str) -> dict[str, str]:
 
 def view(jobs_dir: str, hide: list[str], mpl_cache: str | None) -> list[str]:
     """bubblewrap's arguments for the view described above."""
-    args = ["--unshare-all", "--die-with-parent", "--new-session"]
+    # --as-pid-1: the zygote is the sandbox's init: signals from inside cannot kill it, orphans are its
+    # to reap, and everything in the sandbox dies with it (and its CPU time is accounted to the worker).
+    args = ["--unshare-all", "--die-with-parent", "--new-session", "--as-pid-1"]
     if os.geteuid() == 0:
         args += ["--cap-drop", "ALL"]
     args += ["--ro-bind", "/usr", "/usr"]

@@ -69,6 +69,7 @@ def grade_one(job: dict) -> dict:
         zygote = _kernels(aid, job["sandbox"], imports)
     except KernelDied as exc:
         return {"success": False, "error": f"the Python kernel did not start: {exc}"}
+    cpu = zygote.kernel_cpu
     run = NotebookRun(nb, imports, lambda: zygote.start(raw, f"{aid}.ipynb"), job["cell_timeout"], AFTER_TIMEOUT).run()
     graded = graded_notebook(nb, run)
     safefs.write_under(root, job["graded"], nbformat.writes(graded))
@@ -79,7 +80,7 @@ def grade_one(job: dict) -> dict:
             tests[nbcells.grade_id(nb.cells[index])] = {"kind": o.kind, "ename": o.ename, "message": o.message,
                                                         "line": o.line, "limit": ran.limit}
     return {"success": run.failed is None, "error": run.failed, "tests": tests, "flags": run.flags,
-            "crashes": run.crashes, "notes": notes}
+            "crashes": run.crashes, "notes": notes, "kernel_cpu_s": round(zygote.kernel_cpu - cpu, 3)}
 
 
 def main() -> int:

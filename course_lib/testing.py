@@ -10,16 +10,21 @@ exercise does not hand its work to the library function it is meant to reproduce
 Where the tests run. In the student's Jupyter or Colab a test cell runs beside the student's code.
 When graded, it runs in a trusted process outside the student's kernel (see autograder/): names the
 student's cells define come back as plain data (numbers, strings, None, arrays, tensors, and lists,
-tuples and dicts of these: COPIES, detached from any autograd graph) or as handles whose calls,
-attributes and operators are forwarded to the kernel. Arguments a test passes to student code
-travel there by value. So a test cell that must work in both places:
+tuples and dicts of these, decided by exact type: COPIES, detached from any autograd graph) or as
+handles whose calls, attributes, items, operators, iteration, len, isinstance and type are forwarded
+to the kernel. Arguments a test passes to student code travel there by value. So a test cell that
+must work in both places:
 - compares plain data only (the helpers below), never trusts an object's own __eq__ or isinstance;
-- never passes a function, lambda or class that a test cell defines into student code (hidden-test
-  code must not reach the student's process), only data, course_lib objects and the student's own;
-- wraps in `student_side(obj)` any object the student's code must change in place, backpropagate
-  through, or keep between calls (parameters, models, optimisers, buffers), then reads it back;
+- passes student code data, course_lib and torch objects, and the student's own objects; a function,
+  generator or object of a class that a test cell defines stays in the trusted process (its source
+  never reaches the student's process: student code calling it calls back, with data), so student
+  code cannot differentiate through it: build such a function from torch's or course_lib's callables
+  instead (`functools.partial(torch.cumsum, dim=1)`, an nn.Module, nn.Sequential of them);
+- wraps in `student_side(obj)` an object (not a tensor) the student's code must change in place or
+  keep between calls (a model, an optimiser), then reads it back;
 - takes gradients through student code with `grads_through`, and checks "by hand" with
-  `assert_written_by_hand`: both run in the student's process when graded;
+  `assert_written_by_hand`: both run in the student's process when graded; `beside(fn)` runs any other
+  course_lib function there (a reference that differentiates through student code);
 - runs anything that comes from the student as code (source text a part returns, say) only through
   a course_lib function marked `@beside_student_code`, never with exec/eval in the test itself.
 Functions marked `@beside_student_code` run in the student's process when graded (their arguments
@@ -28,8 +33,12 @@ When graded (the grader sets `_grader` on its trusted side only): `student_side`
 marked `@beside_student_code` go to the kernel, by module and qualified name, with their arguments
 (by value; handles stay handles); the comparison helpers read a handle to a tensor or array subclass
 through `_grader.plain` (its data, never its methods), and reject any other handle. Anything else a
-test calls runs in the trusted process. autograder/remote.py and CONTRIBUTING.md ("How a test cell
-runs when graded") say the rest: write-back of changed arguments, callbacks, isinstance and type.
+test calls runs in the trusted process. Added to keep tests as they are written in one process:
+a tensor a test sends stays linked to its kernel copy (an optimiser's step moves the test's
+parameters; `x_before` checks see an in-place change), and so does a model's parameter read from
+the kernel (`model.weight.copy_(w)` changes the student's model); an array, list or dict argument a
+call changed is changed back here; a test's `with torch.no_grad():` reaches the student code it calls.
+CONTRIBUTING.md ("How a test cell runs when graded") says the rest.
 """
 from __future__ import annotations
 
