@@ -11,8 +11,8 @@ run, alternating the order between repeats:
              issue 19: tests inside a fresh sandboxed ipykernel per notebook, the in-process guard)
   nbconvert  plain `jupyter nbconvert --to notebook --execute --allow-errors` of each notebook, one
              command per notebook, as an instructor would run it on a folder of files (no grading)
-For each: wall seconds and CPU-seconds (this process's children: graders, workers, sandboxes and
-kernels, all waited for), per notebook, and the ratios to nbconvert. The grader's totals include its
+For each: wall seconds and CPU-seconds of the command and everything it started, sandboxes included
+(a cpuacct cgroup per run, grading_cpuacct.py), per notebook, and the ratios to nbconvert. The grader's totals include its
 fixed costs (registering the assignment; for `new`, starting the zygote, a few seconds), which N
 amortises. Checks that both graders give the expected scores. Writes
 benchmarks/results/grading_throughput_<assignment>_n<N>.json.
@@ -25,7 +25,6 @@ import csv
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ sys.path.insert(0, str(REPO))
 from autograder import NOTEBOOKS, SOLUTIONS  # noqa: E402
 from autograder import cells as nbcells  # noqa: E402
 from autograder.config import nbgrader_config  # noqa: E402,F401 (puts the venv's scripts on PATH)
+from grading_cpuacct import CpuCounter  # noqa: E402
 
 
 def make_submissions(aid: str, n: int, folder: Path) -> dict[str, float]:
@@ -56,34 +56,32 @@ def make_submissions(aid: str, n: int, folder: Path) -> dict[str, float]:
     return expected
 
 
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def grader(checkout: Path, aid: str, subs: Path, work: Path, expected: dict) -> None:
+def grader(checkout: Path, aid: str, subs: Path, work: Path, expected: dict, counter: CpuCounter) -> None:
     out = work / f"out-{checkout.name}-{time.monotonic_ns()}"
     subprocess.run([sys.executable, "-m", "autograder", "grade", aid, str(subs), "--out", str(out),
                     "--course-root", str(work / f"course-{time.monotonic_ns()}"), "--jobs", "1"],
-                   cwd=checkout, check=True, capture_output=True, text=True)
+                   cwd=checkout, check=True, capture_output=True, text=True, preexec_fn=counter.preexec)
     with open(out / "grades.csv", newline="") as f:
         got = {r["student_id"]: (r["status"], float(r["score"] or -1)) for r in csv.DictReader(f)}
     wrong = {sid: got.get(sid) for sid, score in expected.items() if got.get(sid) != ("ok", score)}
     assert not wrong, f"{checkout}: unexpected grades {wrong}"
 
 
-def nbconvert(subs: Path, work: Path) -> None:
+def nbconvert(subs: Path, work: Path, counter: CpuCounter) -> None:
     out = work / f"nbconvert-{time.monotonic_ns()}"
     for path in sorted(subs.glob("*.ipynb")):
         subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--allow-errors",
                         "--ExecutePreprocessor.timeout=300", "--output-dir", str(out), str(path)],
-                       check=True, capture_output=True)
+                       check=True, capture_output=True, preexec_fn=counter.preexec)
 
 
 def measure(fn) -> dict:
-    cpu0, start = children_cpu(), time.perf_counter()
-    fn()
-    return {"wall_s": time.perf_counter() - start, "cpu_s": children_cpu() - cpu0}
+    counter, start = CpuCounter(), time.perf_counter()
+    try:
+        fn(counter)
+        return {"wall_s": time.perf_counter() - start, "cpu_s": counter.seconds(), "counted_by": counter.method}
+    finally:
+        counter.close()
 
 
 def main() -> None:
@@ -94,9 +92,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     aid, n = args.assignment, args.n
-    configs = {"new": lambda s, w, e: grader(REPO, aid, s, w, e), "nbconvert": lambda s, w, e: nbconvert(s, w)}
+    configs = {"new": lambda s, w, e, c: grader(REPO, aid, s, w, e, c),
+               "nbconvert": lambda s, w, e, c: nbconvert(s, w, c)}
     if args.base:
-        configs["old"] = lambda s, w, e: grader(args.base.resolve(), aid, s, w, e)
+        configs["old"] = lambda s, w, e, c: grader(args.base.resolve(), aid, s, w, e, c)
     print(f"{n} submissions of {aid}; {os.cpu_count()} cores; load {os.getloadavg()[0]:.1f}; "
           f"python {sys.version.split()[0]}", flush=True)
     runs: dict[str, list[dict]] = {name: [] for name in configs}
@@ -108,9 +107,10 @@ def main() -> None:
         order = list(configs)
         for r in range(args.repeats):
             for name in (order if r % 2 == 0 else order[::-1]):
-                m = measure(lambda: configs[name](subs, work, expected))
-                m = {k: round(v, 1) for k, v in m.items()} | {"per_notebook_cpu_s": round(m["cpu_s"] / n, 3),
-                                                               "per_notebook_wall_s": round(m["wall_s"] / n, 3)}
+                m = measure(lambda counter: configs[name](subs, work, expected, counter))
+                m = {"wall_s": round(m["wall_s"], 1), "cpu_s": round(m["cpu_s"], 1),
+                     "per_notebook_cpu_s": round(m["cpu_s"] / n, 3), "per_notebook_wall_s": round(m["wall_s"] / n, 3),
+                     "counted_by": m["counted_by"]}
                 runs[name].append(m)
                 print(f"  {name:<10} {m}", flush=True)
     best = {name: min(v, key=lambda m: m["cpu_s"]) for name, v in runs.items()}
