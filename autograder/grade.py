@@ -40,7 +40,8 @@ from .intake import IntakeError, Submission, collect, load_notebook
 from .repair import repair
 from .report import ClassInfo, write_outputs
 from .results import GradedTest, StudentResult
-from .sandbox import SandboxSettings, bwrap_available, pids_cgroup_parent
+from .sandbox import (UNPRIVILEGED, SandboxSettings, bwrap_available, can_run_python, pids_cgroup_parent,
+                      unprivileged_ids)
 from .worker import Worker
 
 # nbgrader 0.9.6's gradebook code triggers SQLAlchemy "not in session" warnings that mean nothing here.
@@ -103,14 +104,21 @@ class Grader:
     def _sandbox_mode(self, submissions) -> str:
         hide = [REPO, self.course_root, self.out.resolve()] + ([Path(submissions).resolve()] if submissions else [])
         use_bwrap = self.options.sandbox and bwrap_available()
+        self.sandbox = SandboxSettings(use_bwrap, self.options.limits, [str(h) for h in hide])
+        ids = unprivileged_ids(self.sandbox)
+        if ids and not can_run_python(ids):
+            raise SystemExit(f"refusing to run student code as root: there is no bubblewrap sandbox here, and the user "
+                             f"{UNPRIVILEGED} cannot run {sys.executable} (a folder above it is private). Install "
+                             f"bubblewrap (apt-get install bubblewrap), grade as a user other than root, or use a "
+                             f"Python environment that every user can read (e.g. a venv made from /usr/bin/python3).")
+        user = f"as the unprivileged user {UNPRIVILEGED} " if ids else ""
         if not use_bwrap:
             why = "--no-sandbox was given" if not self.options.sandbox else "bubblewrap (bwrap) is not available"
-            self.log(f"warning: {why}: student code runs with process limits only (no file-system or network "
+            self.log(f"warning: {why}: student code runs {user}with process limits only (no file-system or network "
                      f"isolation). On Linux: apt-get install bubblewrap.")
-        if os.geteuid() == 0 and pids_cgroup_parent() is None:
+        if use_bwrap and os.geteuid() == 0 and pids_cgroup_parent() is None:
             self.log("warning: running as root without a writable pids cgroup: the process limit does not bind root")
-        self.sandbox = SandboxSettings(use_bwrap, self.options.limits, [str(h) for h in hide])
-        return "bwrap" if use_bwrap else "limits only"
+        return "bwrap" if use_bwrap else f"limits only{', user ' + UNPRIVILEGED if user else ''}"
 
     def close(self) -> None:
         shutil.rmtree(self.scratch, ignore_errors=True)

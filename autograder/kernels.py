@@ -27,7 +27,7 @@ from . import safefs
 from .kernel import frames
 from .remote import KernelDied
 from .session import Session
-from .sandbox import INSIDE, MPL_INSIDE, SandboxSettings, pids_cgroup_parent, zygote_command
+from .sandbox import INSIDE, MPL_INSIDE, SandboxSettings, pids_cgroup_parent, unprivileged_ids, zygote_command
 
 KERNEL_DIR = Path(__file__).parent / "kernel"
 MODULES = ("frames", "encode", "requests", "ops", "server", "shell", "guard", "guard_watch", "zygote")
@@ -85,6 +85,11 @@ class Zygote:
         self.home = self.workdir / "home"          # without bubblewrap: the kernels' HOME and TMPDIR
         for folder in (self.jobs_dir, self.home):
             folder.mkdir(parents=True, exist_ok=True)
+        ids = unprivileged_ids(settings)
+        if ids:      # root without bubblewrap: the kernels' user owns their two folders, and nothing else here
+            self.workdir.chmod(0o711)
+            for folder in (self.jobs_dir, self.home):
+                os.chown(folder, *ids)
         self.cgroup = self._cgroup()
         mpl = _matplotlib_cache()
         cmd, env = zygote_command(settings, str(self.jobs_dir), BOOT, self.cgroup, str(self.home), mpl)

@@ -4,7 +4,9 @@ Each code cell runs where it belongs:
 - a test cell (nbgrader `grade`, not an answer) on the trusted side (trusted.run_test); it earns its
   points if and only if it finished without raising there, whatever the kernel printed or returned;
 - a read-only cell (helpers the tests use) in both places: in the kernel, as in Jupyter, and on the
-  trusted side, so that the tests call the instructor's helpers, not the kernel's;
+  trusted side, so that the tests call the instructor's helpers, not the kernel's; but a class such a
+  cell defines (ch07's engine: the Tensor the student's code builds on) is the kernel's on the trusted
+  side too, so that a test's objects are of the class the student's code expects;
 - every other cell in the kernel (kernel.run_cell), its outputs kept for the instructor.
 Before each test cell, and at the end, the kernel's guard reports what notebook code replaced since
 (flags, no points): a check per test cell, not per cell, because none of them decides a point.
@@ -16,6 +18,7 @@ top in a fresh kernel with that cell skipped (a test cell then fails), at most M
 """
 from __future__ import annotations
 
+import ast
 import copy
 import time
 from dataclasses import dataclass, field
@@ -120,6 +123,8 @@ class NotebookRun:
                                            session, time.monotonic() + limit)
                         if outcome.kind == "died":
                             return index, "died"
+                        for name in _classes_defined(cell.source):   # looked up in the kernel from now on
+                            namespace.pop(name, None)
                 finally:
                     ran.seconds = time.monotonic() - start
             result.flags += [f"at the end: {f}" for f in session.request("check")]
@@ -141,6 +146,13 @@ class NotebookRun:
             return [], session.interrupted, []
         flags = [str(f) for f in reply.get("flags", []) if isinstance(f, str)][:50]
         return sanitize_outputs(reply.get("outputs")), session.interrupted, flags
+
+
+def _classes_defined(source: str) -> list[str]:
+    try:
+        return [node.name for node in ast.parse(source).body if isinstance(node, ast.ClassDef)]
+    except SyntaxError:
+        return []
 
 
 def _test_outputs(outcome: Outcome) -> list[dict]:

@@ -14,7 +14,9 @@ tmpfs. Processes run with no capabilities, in their own user, PID, IPC, UTS and 
 and die with the worker. Limits on CPU time, memory (address space), file size and core dumps are
 set per kernel (zygote.py); the number of processes by RLIMIT_NPROC, and where a pids cgroup is
 writable (root on Linux, where RLIMIT_NPROC does not bind) by the cgroup as well.
-Without bubblewrap (e.g. macOS, or --no-sandbox) only the limits apply, and the grader says so.
+Without bubblewrap (e.g. macOS, a Gradescope image, or --no-sandbox) only the limits apply, and the
+grader says so; a grader running as root (Gradescope, CI) then runs student code as the unprivileged
+user `nobody` at least, in folders of its own (it cannot write the grader's files or read root's).
 """
 from __future__ import annotations
 
@@ -78,18 +80,51 @@ def pids_cgroup_parent() -> Path | None:
     return base if (base / "cgroup.procs").exists() and os.access(base, os.W_OK) else None
 
 
-# Runs outside the sandbox, then execs it: join the pids cgroup, limit processes, no core files.
+# Runs outside the sandbox, then execs it: join the pids cgroup, limit processes, no core files, and
+# (without bubblewrap, as root) become the unprivileged user.
 LAUNCHER = r"""
 import os, resource, sys
-cgroup, nproc = sys.argv[1], int(sys.argv[2])
+cgroup, nproc, uid, gid = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 if cgroup:
     with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
         f.write(str(os.getpid()))
 os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
 for res, value in ((resource.RLIMIT_NPROC, nproc), (resource.RLIMIT_CORE, 0)):
     resource.setrlimit(res, (value, value))
-os.execvp(sys.argv[3], sys.argv[3:])
+if uid:
+    os.setgroups([])
+    os.setgid(int(gid))
+    os.setuid(int(uid))
+    assert os.geteuid() == int(uid) and os.getegid() == int(gid)
+os.execvp(sys.argv[5], sys.argv[5:])
 """
+UNPRIVILEGED = "nobody"
+
+
+def unprivileged_ids(settings: "SandboxSettings") -> tuple[int, int] | None:
+    """(uid, gid) that student code runs as when the grader is root and has no bubblewrap; else None."""
+    if settings.use_bwrap or os.geteuid() != 0:
+        return None
+    import pwd
+    try:
+        entry = pwd.getpwnam(UNPRIVILEGED)
+        return entry.pw_uid, entry.pw_gid
+    except KeyError:
+        return 65534, 65534
+
+
+def can_run_python(ids: tuple[int, int]) -> bool:
+    """Can that user run this Python and import course_lib (files readable, folders above searchable)?"""
+    def become():
+        os.setgroups([])
+        os.setgid(ids[1])
+        os.setuid(ids[0])
+    try:
+        proc = subprocess.run([sys.executable, "-I", "-c", "import course_lib"], preexec_fn=become, cwd="/",
+                              capture_output=True)
+    except OSError:       # not even allowed to start it
+        return False
+    return proc.returncode == 0
 
 
 def python_paths() -> list[str]:
@@ -148,7 +183,8 @@ def view(jobs_dir: str, hide: list[str], mpl_cache: str | None) -> list[str]:
 def zygote_command(settings: SandboxSettings, jobs_dir: str, boot: str, cgroup: str, private_home: str,
                    mpl_cache: str | None) -> tuple[list[str], dict | None]:
     """(argv, environment) of a worker's zygote: the launcher, bubblewrap where used, `python -I -c boot`."""
-    launcher = [sys.executable, "-c", LAUNCHER, cgroup, str(settings.limits.processes)]
+    ids = unprivileged_ids(settings)
+    launcher = [sys.executable, "-c", LAUNCHER, cgroup, str(settings.limits.processes), *map(str, ids or ("", ""))]
     python = [sys.executable, "-I", "-c", boot]
     if not settings.use_bwrap:
         return launcher + python, {**os.environ, **environment(private_home)}

@@ -13,9 +13,13 @@ import copy
 import csv
 import http.server
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -379,15 +383,33 @@ def test_whole_notebook_time_limit(tmp_path):
 
 
 def test_without_bubblewrap_grading_still_works_and_says_so_once(tmp_path):
+    """As on a Gradescope image (no bubblewrap, the grader is root): student code runs as `nobody`, or,
+    where `nobody` cannot run this Python (it lives under /root here), the grader refuses and says why."""
+    from autograder.sandbox import SandboxSettings, can_run_python, unprivileged_ids
     subs = tmp_path / "subs"
     subs.mkdir()
-    nbformat.write(solution(), subs / "a.ipynb")
+    probe = Path(tempfile.mkdtemp(prefix="course-probe-"))     # in /tmp: tmp_path's parents are root's alone
+    probe.chmod(0o777)
+    whoami = f"import os\nopen({str(probe / 'uid')!r}, 'w').write(str(os.geteuid()))"
+    nbformat.write(with_cell(solution(), whoami), subs / "a.ipynb")
     nbformat.write(solution(), subs / "b.ipynb")
     proc = subprocess.run([sys.executable, "-m", "autograder", "grade", AID, str(subs), "--out", str(tmp_path / "out"),
                            "--course-root", str(tmp_path / "course"), "--no-sandbox", "--jobs", "2"],
                           capture_output=True, text=True, timeout=300, cwd=REPO)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.count("student code runs with process limits only") == 1, proc.stdout
+    ids = unprivileged_ids(SandboxSettings(use_bwrap=False))
+    try:
+        if ids and not can_run_python(ids):
+            assert proc.returncode != 0 and "refusing to run student code as root" in proc.stderr, proc.stdout + proc.stderr
+            assert not (probe / "uid").exists() and not (tmp_path / "out" / "grades.csv").exists()
+            return
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        user = "as the unprivileged user nobody " if ids else ""
+        assert proc.stdout.count(f"student code runs {user}with process limits only") == 1, proc.stdout
+        assert ("sandbox: limits only, user nobody" if ids else "sandbox: limits only") in proc.stdout, proc.stdout
+        uid = int((probe / "uid").read_text())
+        assert uid == (ids[0] if ids else os.geteuid()), f"student code ran as uid {uid}"
+    finally:
+        shutil.rmtree(probe)
     with open(tmp_path / "out" / "grades.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [float(r["score"]) for r in rows] == [FULL, FULL]
