@@ -158,7 +158,7 @@ TRICKS = {
         "open(os.path.expanduser('~/.ipython/profile_default/startup/00-x.py'), 'w').write(\n"
         f"    'import course_lib.testing as t; t.assert_close = t.assert_shape = {NOOP}\\n')\n"
         "os._exit(1)\n",
-        "found course_lib in the notebook's folder"),
+        "kernel died in cell"),      # the run again starts from an empty folder: nothing left to find
     "tensor_eq_and_torch_function_mode": (
         "from torch.overrides import TorchFunctionMode\n"
         "torch.Tensor.__eq__ = lambda self, other: torch.tensor(True)\n"
@@ -362,17 +362,23 @@ def with_trick_in_answers(nb, trick: str):
     return with_answers(nb, answers)
 
 
-# Tricks share a notebook (a cell each): a third as many notebooks to grade. Each trick is undone by
-# the guard right after its own cell, so none can help another; none could earn a point alone either.
+# Tricks share a notebook (a cell each): fewer notebooks to grade. The guard looks before each test
+# cell (not after every cell), so tricks in one notebook stack up until then: a trick that stops later
+# cells from running (an input transformer, builtins.exec, an AST transformer) or swaps the module the
+# others patch (an import hook, sys.modules, re-patching from a timer or a thread) comes last in its
+# notebook, one such per notebook, so that every trick still shows its own flag. None could earn a
+# point alone, nor together.
 GROUPS = {
-    "tricks_a": ("replace_course_assert_close", "replace_numpy_testing", "input_transformer", "custom_exception_handler",
-                 "replace_torch_testing", "rewrite_helper_code", "ast_transformer", "silence_tracebacks"),
-    "tricks_b": ("rebind_helper_names", "drop_error_messages", "builtins_exec", "trace_function",
-                 "torch_wrapper_around_a_stand_in", "sys_modules", "kernel_do_execute", "builtins_isinstance_and_errors",
-                 "tensor_eq_and_torch_function_mode"),
-    "tricks_c": ("import_hook", "alarm_repatches", "thread_repatches", "post_run_cell_clears_output", "pre_run_cell_hook",
-                 "gc_trusted_copies", "audit_hook", "torch_library_isclose", "code_swap_post_execute"),
+    "tricks_a": ("replace_course_assert_close", "replace_numpy_testing", "custom_exception_handler",
+                 "replace_torch_testing", "silence_tracebacks", "input_transformer"),
+    "tricks_b": ("rebind_helper_names", "drop_error_messages", "trace_function", "torch_wrapper_around_a_stand_in",
+                 "kernel_do_execute", "tensor_eq_and_torch_function_mode", "builtins_exec"),
+    "tricks_c": ("post_run_cell_clears_output", "pre_run_cell_hook", "gc_trusted_copies", "audit_hook",
+                 "torch_library_isclose", "code_swap_post_execute"),
     "tricks_d": ("ctypes_code_pointer", "finalize_patches", "echo_the_nonce", "read_the_solutions", "read_the_variants"),
+    "tricks_e": ("rewrite_helper_code", "ast_transformer"),
+    "tricks_f": ("builtins_isinstance_and_errors", "sys_modules"),
+    "tricks_g": ("alarm_repatches", "thread_repatches", "import_hook"),
 }
 NOTEBOOK_OF = {trick: group for group, tricks in GROUPS.items() for trick in tricks}
 PARTIAL_TRICKS = ("replace_course_assert_close", "fake_module_then_crash")   # also next to real work
