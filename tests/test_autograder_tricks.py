@@ -211,7 +211,7 @@ TRICKS.update({
         "for _obj in gc.get_objects():\n"
         "    if isinstance(_obj, types.FunctionType) and _obj.__name__ in ('assert_close', 'assert_shape'):\n"
         "        _obj.__code__ = _noop\n",
-        "rewrote the code of course_lib.testing.assert_close"),
+        None),      # earns nothing (the tests run outside the kernel); the guard does not flag it (a known gap)
     # the checker's code pointer overwritten with ctypes (no setattr, no audit event)
     "ctypes_code_pointer": (
         "import ctypes, course_lib.testing as _t\n"
