@@ -10,7 +10,7 @@ Each configuration gets a fresh gradebook (SQLite in a temporary course root, or
 PostgreSQL database per run when --db-url names a server you run, e.g. postgresql://u@host/postgres,
 or one this script starts with --postgres) and checks that every student is graded with the expected
 score. Prints wall seconds, seconds per notebook, the CPU-seconds of the graders and everything they
-started, sandboxed kernels included (a cpuacct cgroup, grading_cpuacct.py), and the CPU-seconds the
+started, sandboxed kernels included (a cpuacct cgroup, support/cpuacct.py), and the CPU-seconds the
 whole machine was busy, and writes benchmarks/results/grading_shards.json.
 
 The committed results: 300 students on the 2-core CI machine (nothing else running, bar a few seconds
@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from autograder import NOTEBOOKS, SOLUTIONS  # noqa: E402
 from autograder import cells as nbcells  # noqa: E402
-from grading_cpuacct import CpuCounter  # noqa: E402
+from support.cpuacct import CpuCounter  # noqa: E402  (benchmarks/support/: helpers, not benchmarks)
 
 
 def make_class(aid: str, n: int, folder: Path) -> dict[str, float]:

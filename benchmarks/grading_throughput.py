@@ -12,7 +12,7 @@ run, alternating the order between repeats:
   nbconvert  plain `jupyter nbconvert --to notebook --execute --allow-errors` of each notebook, one
              command per notebook, as an instructor would run it on a folder of files (no grading)
 For each: wall seconds and CPU-seconds of the command and everything it started, sandboxes included
-(a cpuacct cgroup per run, grading_cpuacct.py), per notebook, and the ratios to nbconvert. The grader's totals include its
+(a cpuacct cgroup per run, support/cpuacct.py), per notebook, and the ratios to nbconvert. The grader's totals include its
 fixed costs (registering the assignment; for `new`, starting the zygote, a few seconds), which N
 amortises. Checks that both graders give the expected scores. Writes
 benchmarks/results/grading_throughput_<assignment>_n<N>.json.
@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO))
 from autograder import NOTEBOOKS, SOLUTIONS  # noqa: E402
 from autograder import cells as nbcells  # noqa: E402
 from autograder.config import nbgrader_config  # noqa: E402,F401 (puts the venv's scripts on PATH)
-from grading_cpuacct import CpuCounter  # noqa: E402
+from support.cpuacct import CpuCounter  # noqa: E402  (benchmarks/support/: helpers, not benchmarks)
 
 
 def make_submissions(aid: str, n: int, folder: Path) -> dict[str, float]:

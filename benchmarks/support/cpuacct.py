@@ -1,4 +1,4 @@
-"""CPU-seconds of a command and of everything it starts, sandboxed or not (used by the grading_* benchmarks).
+"""CPU-seconds of a command and of everything it starts, sandboxed or not (used by the grading_* benchmarks; a helper, not a benchmark).
 
 A process's RUSAGE_CHILDREN misses processes that end in their own PID namespace (bubblewrap's
 --unshare-pid: the sandbox's init does not pass their times up), which is where graders run student
