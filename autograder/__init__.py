@@ -13,8 +13,14 @@ Modules:
   repair     re-attach nbgrader metadata that Colab lost
   grade      the command: set up, shard, prepare, dispatch to workers, save each result
   worker     a long-lived grading process (server) and the grader's handle on it (client)
-  execute    nbgrader's Execute, sandboxed and crash-tolerant
-  sandbox    bubblewrap and process limits for the student's kernel
+  runner     one notebook: student cells in the sandboxed kernel, test cells here, points from here
+  trusted    the namespace a test cell runs in, and how it ended (passed, or why not)
+  remote     the RPC session with a kernel and Remote, the proxy of a kernel object
+  wire       the strict decoder of what a kernel sends, and the encoder of requests
+  kernels    a worker's zygote (imports torch once, forks a fresh kernel per submission)
+  kernel/    the code that runs inside the sandbox (shell, RPC server, guard, zygote)
+  sandbox    what a kernel sees (bubblewrap, built up from nothing) and its limits
+  safefs     writing outputs without following links
   diagnose   status and notes from a run: failures, timeouts by part, memory, edited test cells
   results    StudentResult, the typed record every output is written from
   gradebook  the shared gradebook: race-free set-up, one result per student, resume

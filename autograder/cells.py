@@ -5,12 +5,14 @@ these functions, never through `cell.metadata["nbgrader"]` chains of their own.
 
 - an *answer* cell: `solution: true` (students write code in it; it may also be graded manually);
 - a *test* cell: `grade: true` and not `solution` (autograded; its points count);
+- a *read-only* code cell: `locked`, neither answer nor test (helpers the tests use);
 - a test cell's *hidden block*: the lines between HIDDEN_BEGIN and HIDDEN_END, which the release
   drops and the grader puts back; the lines above it are the *visible* tests students see;
 - a *part*: what students see as "Part N", from the nearest "Part N" heading above a cell.
 """
 from __future__ import annotations
 
+import ast
 import re
 
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
@@ -46,6 +48,13 @@ def is_graded(cell) -> bool:
 
 def is_locked(cell) -> bool:
     return bool((meta(cell) or {}).get("locked"))
+
+
+def is_read_only(cell) -> bool:
+    """A locked cell that is neither an answer nor graded: given code the tests rely on (test helpers).
+    When graded it runs on the trusted side too, from the instructor's source."""
+    m = meta(cell) or {}
+    return cell.get("cell_type") == "code" and bool(m.get("locked")) and not m.get("solution") and not m.get("grade")
 
 
 def points(cell) -> float:
@@ -122,3 +131,30 @@ def describe(nb, index: int) -> str:
     if is_answer(cell):
         return f"{name} (your answer)"
     return name
+
+
+# ---- the imports the tests rely on -------------------------------------------------------------------
+
+def release_imports(nb) -> list[str]:
+    """The import statements of a released notebook's given cells (not its answer cells), as source.
+
+    The trusted side runs them before the first test (the names tests use are the grader's), and the
+    zygote before the first kernel (so that importing them costs a submission nothing)."""
+    statements = []
+    for cell in nb.cells:
+        if cell.cell_type != "code" or is_answer(cell):
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        todo = list(tree.body)
+        while todo:
+            node = todo.pop(0)
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and not getattr(node, "level", 0):
+                statements.append(ast.unparse(node))
+            elif isinstance(node, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
+                todo += [n for field in ("body", "orelse", "finalbody", "handlers") for n in getattr(node, field, [])]
+            elif isinstance(node, ast.ExceptHandler):
+                todo += node.body
+    return list(dict.fromkeys(statements))

@@ -32,8 +32,9 @@ NOTEBOOK_TIMEOUT = 900
 # looping function then costs one timeout, not one more for every try-it cell that calls it again.
 AFTER_TIMEOUT = 10
 COURSE_ID = "dl-course"
-# How a timed-out cell's error output is named (nbclient interrupts the kernel at the timeout).
-TIMEOUT_ERRORS = {"CellTimeoutError", "KeyboardInterrupt", "TimeoutError"}
+# How a timed-out cell's error output is named: the kernel's cell was interrupted (KeyboardInterrupt),
+# or a test ran out of time on the trusted side (TimeoutError).
+TIMEOUT_ERRORS = {"KeyboardInterrupt", "TimeoutError"}
 
 
 @dataclass
@@ -74,27 +75,6 @@ def is_postgres(url: str) -> bool:
     return url.startswith("postgresql")
 
 
-class CellTimeouts:
-    """nbclient's timeout_func for one notebook: the configured cell timeout (read when each cell
-    starts, so a later `config.Execute.timeout = ...` counts), cut to AFTER_TIMEOUT for cells that
-    are not graded tests once a cell has timed out."""
-
-    def __init__(self, config: Config):
-        self.config, self.previous, self.tripped, self.seen = config, None, False, set()
-
-    def __call__(self, cell) -> int:
-        from .cells import is_test
-        if cell.get("id") in self.seen:   # the crash-tolerant executor runs the notebook again from the top
-            self.previous, self.tripped, self.seen = None, False, set()
-        self.seen.add(cell.get("id"))
-        if self.previous is not None and any(o.get("output_type") == "error" and o.get("ename") in TIMEOUT_ERRORS
-                                             for o in self.previous.get("outputs", [])):
-            self.tripped = True
-        self.previous = cell
-        timeout = self.config.Execute.timeout
-        return min(timeout, AFTER_TIMEOUT) if self.tripped and not is_test(cell) else timeout
-
-
 def nbgrader_config(course_root: Path | None = None, db_url: str | None = None,
                     release_dir: Path | None = None) -> Config:
     config = PyFileConfigLoader("nbgrader_config.py", path=str(AUTOGRADER_DIR)).load_config()
@@ -108,7 +88,6 @@ def nbgrader_config(course_root: Path | None = None, db_url: str | None = None,
         config.CourseDirectory.db_url = normalize_db_url(db_url)
     elif course_root is not None:
         config.CourseDirectory.db_url = default_db_url(root)
-    config.Execute.timeout_func = CellTimeouts(config)
     # Quieter logs: our own messages say what matters.
     config.Application.log_level = "WARN"
     return config

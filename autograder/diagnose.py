@@ -1,17 +1,12 @@
 """What a grading run says about one submission, in words for the instructor and the student.
 
 From the worker's answer and the graded notebook: why a notebook could not be graded; which part
-ran past its time; which part ran out of memory (and that later failures may follow from it);
-which nbgrader "checksum has changed" warnings are true (a test cell the student edited) and which
-are nbgrader's own noise (the gradebook's copy of a test cell holds its hidden tests).
+ran past its time; which part ran out of memory (and that later failures may follow from it).
 """
 from __future__ import annotations
 
 from . import cells as nbcells
 from .config import TIMEOUT_ERRORS
-
-CHECKSUM_WARNING = "[WARNING] Attribute 'checksum' for cell "
-
 
 def failure_status(result: dict, notebook_timeout: int, log_path) -> str | None:
     """The status of a submission the worker could not grade, or None if it was graded."""
@@ -20,38 +15,17 @@ def failure_status(result: dict, notebook_timeout: int, log_path) -> str | None:
                 f"whole notebook (an endless loop, or far too slow)")
     if result.get("worker_died"):
         return f"could not be graded: the grading process died (exit {result['worker_died']})"
-    if result["success"]:
+    if result.get("success"):
         return None
-    log = result["log"] + "\n" + (result["error"] or "")
-    if "Kernel died before replying to kernel_info" in log:
+    error = str(result.get("error") or "unknown error")
+    if result.get("trace"):      # the worker itself failed: not the submission's doing (a re-run tries again)
+        return f"grader error: {error}"[:300]
+    if "kernel did not start" in error:
         return (f"could not be graded: the Python kernel did not start (a problem of the grading "
                 f"machine, not the submission; see {log_path})")
-    if "DeadKernelError" in log or "Kernel died" in log:
+    if "died again and again" in error:
         return "could not be graded: the kernel died again and again (os._exit, crashes or memory)"
-    return "could not be graded: " + _last_error(log)
-
-
-def _last_error(log: str) -> str:
-    lines = [line.strip() for line in (log or "").splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("[ERROR]") and "see the" not in line.lower()]
-    text = (errors or lines or ["unknown error"])[-1]
-    return text.replace("[ERROR]", "").strip()[:300]
-
-
-def true_checksum_warnings(log: str, submitted, release) -> tuple[str, list[str]]:
-    """(the log without nbgrader's false checksum warnings, a note per test cell the student edited)."""
-    theirs = {nbcells.grade_id(c): c.source for c in submitted.cells if nbcells.grade_id(c)}
-    released = nbcells.by_grade_id(release)
-    kept, notes = [], []
-    for line in log.splitlines():
-        if line.startswith(CHECKSUM_WARNING):
-            gid = line[len(CHECKSUM_WARNING):].split(" has changed", 1)[0]
-            if gid in released and gid in theirs and nbcells.same_visible_source(theirs[gid], released[gid].source):
-                continue
-            if gid in released and nbcells.is_test(released[gid]):
-                notes.append(f"{gid}: the test cell was edited; the original was restored and run")
-        kept.append(line)
-    return "\n".join(kept) + ("\n" if log.endswith("\n") else ""), notes
+    return "could not be graded: " + error.strip().splitlines()[-1][:300]
 
 
 def _errors(cell):

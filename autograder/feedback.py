@@ -1,48 +1,49 @@
 """Per-student feedback HTML that never shows hidden tests' source.
 
-For each graded test: points, passed/failed, and why it failed. A failing *visible* line shows its
-error message. A failing *hidden* test shows the message its author wrote for students (the
-assertion's text), never its source, traceback or the cell's raw output (student code could have
-printed hidden source there with an IPython hook); a message that quotes a hidden line is withheld.
-A submission that could not be graded gets a page too: why, and what to resubmit.
+For each graded test: points, passed/failed, and why it failed, from the trusted side's record of
+how the test ended (never from anything the student's kernel printed). A failing *visible* line
+shows its error message. A failing *hidden* test shows the message its author wrote for students,
+never its source or traceback; an exception raised in student code shows as "Your code raised" and
+its first line, cut short (hidden-test source never reaches the student's process, so it cannot be
+there; a message that quotes a hidden line is withheld all the same). A submission that could not
+be graded gets a page too: why, and what to resubmit.
 """
 from __future__ import annotations
 
 import html
-import re
-
-from nbformat import NotebookNode
 
 from .results import NOT_SUBMITTED, StudentResult
 
-ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-CELL_LINE = re.compile(r"Cell In\[\d+\], line (\d+)")
+LIMIT = 2000    # characters of one test's message on the page
 
 
-def failure_message(cell: NotebookNode | None, visible_lines: int, secret: list[str] = ()) -> str:
-    """A student-safe sentence about why a test cell failed."""
-    if cell is None:
-        return "This test cell was missing from your notebook; it was put back and run."
-    errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-    if not errors:
-        if any(o.get("output_type") == "stream" and o.get("name") == "stderr" for o in cell.get("outputs", [])):
-            return "The cell wrote to stderr (a warning or print to sys.stderr), which counts as a failure."
-        return "The test did not pass."
-    err = errors[0]
-    ename, evalue = err.get("ename", "Error"), err.get("evalue", "")
-    if ename == "NotImplementedError":
+def failure_message(test: dict | None, visible_lines: int, secret: list[str] = ()) -> str:
+    """A student-safe sentence about why a test cell failed, from how it ended on the trusted side
+    (runner.py): its own message for a visible line, the author's message for a hidden one, the
+    student's own error cut to one short line, and never a line of hidden-test source."""
+    if test is None:
+        return "This test did not run (the notebook could not be run to its end)."
+    kind, ename, message, line = test.get("kind"), test.get("ename", ""), test.get("message", ""), test.get("line")
+    if ename == "NotImplementedError" and kind == "student":
         return "Not attempted yet: the function still raises NotImplementedError."
-    trace = ANSI.sub("", "\n".join(err.get("traceback", [])))
-    m = CELL_LINE.search(trace)
-    message = f"{ename}: {evalue}"[:2000]
-    # Student code can raise with whatever source it finds: a message that quotes hidden lines is withheld.
-    leaks = any(line in message for line in secret)
-    if m and int(m.group(1)) <= visible_lines and not leaks:
+    if kind == "timeout":
+        return (f"The test did not finish in {test.get('limit', 0):g} s and was stopped: a loop that does not "
+                f"end, or code far too slow for the test's small inputs.")
+    if kind == "died":
+        return ("Running your code killed the Python kernel (os._exit, a crash, or too much memory), so this "
+                "test could not finish.")
+    visible = line is not None and line <= visible_lines
+    message = message[:LIMIT]
+    leaks = any(hidden in message for hidden in secret)
+    if kind == "student":
+        text = f"Your code raised {message}" if not leaks else f"Your code raised {ename}"
+        return text if visible else f"A hidden test failed: {text[0].lower()}{text[1:]}"
+    if visible and not leaks:
         return message
-    if evalue.strip() and not leaks:
+    if message.partition(": ")[2].strip() and not leaks:
         return f"A hidden test failed: {message}"
-    return (f"A hidden test failed ({ename}). Read the part's instructions again: the hidden tests check what "
-            f"they ask for with other inputs than the visible tests use.")
+    return (f"A hidden test failed ({ename or 'AssertionError'}). Read the part's instructions again: the hidden "
+            f"tests check what they ask for with other inputs than the visible tests use.")
 
 
 WHAT_TO_DO = {

@@ -1,8 +1,9 @@
 """`python -m autograder grade ASSIGNMENT SUBMISSIONS --out DIR`: autograde a class.
 
-For each student: read and check the notebook, repair lost nbgrader metadata, autograde it on a
-worker (worker.py; kernel sandboxed, see sandbox.py; `--jobs` at once), read the points per test
-from the gradebook, and save the student's StudentResult in the gradebook at once (gradebook.py).
+For each student: read and check the notebook, repair lost nbgrader metadata, grade it on a worker
+(worker.py: the student's cells in a sandboxed kernel, the test cells in the worker, see runner.py;
+`--jobs` at once), take the points each test earned there, and save the student's StudentResult in
+the gradebook at once (gradebook.py).
 Then every output is written from the gradebook's records for the whole class (report.py): one
 row per student in DIR/grades.csv, whatever happened (a submission that cannot be graded gets a
 `status` that says why, never a silent 0), summary.md, score_histogram.png, canvas.csv and
@@ -30,22 +31,23 @@ from pathlib import Path
 
 import nbformat
 
-from . import AUTOGRADER_DIR, NOTEBOOKS, REPO, SOLUTIONS, assignments
+from . import AUTOGRADER_DIR, NOTEBOOKS, REPO, SOLUTIONS, assignments, safefs
 from . import cells as nbcells
 from . import diagnose, gradebook
 from .config import Options, default_db_url, nbgrader_config
-from .execute import parse_grader_log
 from .feedback import failure_message
 from .intake import IntakeError, Submission, collect, load_notebook
 from .repair import repair
 from .report import ClassInfo, write_outputs
 from .results import GradedTest, StudentResult
-from .sandbox import SandboxSettings, bwrap_available, pids_cgroup_parent
+from .sandbox import (UNPRIVILEGED, SandboxSettings, bwrap_available, can_run_python, pids_cgroup_parent,
+                      unprivileged_ids)
 from .worker import Worker
 
 # nbgrader 0.9.6's gradebook code triggers SQLAlchemy "not in session" warnings that mean nothing here.
 warnings.filterwarnings("ignore", message=".*not in session.*")
 
+PER_WORKER = 4     # notebooks to grade per worker, at least, before another worker (and zygote) starts
 # Statuses that say nothing about the submission: a re-run grades these again.
 RETRY = ("grader error", "could not be graded: the Python kernel did not start")
 
@@ -100,30 +102,32 @@ class Grader:
         self.info = ClassInfo(assignment, self.tests, self.sandbox_mode, options.lms_assignment, options.lms_assignment_id)
 
     def _sandbox_mode(self, submissions) -> str:
-        hide = [self.course_root, SOLUTIONS, AUTOGRADER_DIR, self.out.resolve()]
-        if submissions is not None:
-            hide.append(Path(submissions).resolve())   # a folder, or the zip file itself
-        keep = [Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.executable).resolve().parent,
-                REPO / "course_lib"]
-        # Never hide a folder that holds the Python installation or course_lib (the kernel needs them).
-        self.hide = sorted({str(h) for h in hide if not any(k == h or k.is_relative_to(h) for k in keep)})
-        self.keep = sorted({str(k) for k in keep})
+        hide = [REPO, self.course_root, self.out.resolve()] + ([Path(submissions).resolve()] if submissions else [])
         use_bwrap = self.options.sandbox and bwrap_available()
+        self.sandbox = SandboxSettings(use_bwrap, self.options.limits, [str(h) for h in hide])
+        ids = unprivileged_ids(self.sandbox)
+        if ids and not can_run_python(ids):
+            raise SystemExit(f"refusing to run student code as root: there is no bubblewrap sandbox here, and the user "
+                             f"{UNPRIVILEGED} cannot run {sys.executable} (a folder above it is private). Install "
+                             f"bubblewrap (apt-get install bubblewrap), grade as a user other than root, or use a "
+                             f"Python environment that every user can read (e.g. a venv made from /usr/bin/python3).")
+        user = f"as the unprivileged user {UNPRIVILEGED} " if ids else ""
         if not use_bwrap:
             why = "--no-sandbox was given" if not self.options.sandbox else "bubblewrap (bwrap) is not available"
-            self.log(f"warning: {why}: student code runs with process limits only (no file-system or network "
+            self.log(f"warning: {why}: student code runs {user}with process limits only (no file-system or network "
                      f"isolation). On Linux: apt-get install bubblewrap.")
-        if os.geteuid() == 0 and pids_cgroup_parent() is None:
+        if use_bwrap and os.geteuid() == 0 and pids_cgroup_parent() is None:
             self.log("warning: running as root without a writable pids cgroup: the process limit does not bind root")
-        return "bwrap" if use_bwrap else "limits only"
+        return "bwrap" if use_bwrap else f"limits only{', user ' + UNPRIVILEGED if user else ''}"
 
     def close(self) -> None:
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     # ---- one student -----------------------------------------------------------------------------
 
-    def _path(self, step: str, student_id: str) -> Path:
-        return Path(self.coursedir.format_path(step, student_id, self.assignment))
+    def _path(self, step: str, student_id: str) -> str:
+        """Where nbgrader's layout keeps a student's notebook, relative to the course root."""
+        return f"{step}/{student_id}/{self.assignment}/{self.assignment}.ipynb"
 
     def prepare(self, sub: Submission) -> tuple[StudentResult, bool]:
         """Check and repair the notebook and put it where nbgrader looks: (the result so far, ready to run)."""
@@ -142,10 +146,7 @@ class Grader:
             row.status = self._wrong_assignment(nb)   # its repair notes would only say every cell is missing
             return row, False
         row.notes += repair_notes
-        submitted = self._path(self.coursedir.submitted_directory, sub.student_id)
-        shutil.rmtree(submitted, ignore_errors=True)
-        submitted.mkdir(parents=True)
-        nbformat.write(nb, submitted / f"{self.assignment}.ipynb")
+        safefs.write_under(self.course_root, self._path("submitted", sub.student_id), nbformat.writes(nb))
         return row, True
 
     def _wrong_assignment(self, nb) -> str:
@@ -157,56 +158,45 @@ class Grader:
         return f"wrong assignment: none of {self.assignment}'s exercise cells were found in this notebook"
 
     def run(self, row: StudentResult, worker: Worker) -> StudentResult:
-        """Autograde a prepared submission on a worker, within the per-notebook time limit."""
+        """Grade a prepared submission on a worker, within the per-notebook time limit."""
         sid = row.student_id
-        graded_path = self._path(self.coursedir.autograded_directory, sid) / f"{self.assignment}.ipynb"
-        settings = SandboxSettings(scratch=str(graded_path.parent), hide=self.hide, keep=self.keep,
-                                   limits=self.options.limits, use_bwrap=self.sandbox_mode == "bwrap")
+        graded = self._path("autograded", sid)
         job = {"assignment": self.assignment, "student": sid, "course_root": str(self.course_root),
-               "db_url": self.db_url, "cell_timeout": self.options.cell_timeout, "sandbox": settings.to_json()}
+               "submitted": self._path("submitted", sid), "graded": graded,
+               "cell_timeout": self.options.cell_timeout, "sandbox": self.sandbox.to_json()}
         start = time.perf_counter()
         result = worker.run(job, self.options.notebook_timeout)
         row.seconds = time.perf_counter() - start
-        row.graded_notebook = str(graded_path)
-        submitted = self._path(self.coursedir.submitted_directory, sid) / f"{self.assignment}.ipynb"
-        result["log"], edited = diagnose.true_checksum_warnings(result.get("log") or "", nbformat.read(submitted, 4),
-                                                                self.release)
-        row.notes += edited
-        logs = self.out / "logs"   # for the instructor: may quote hidden tests, never shown to students
-        logs.mkdir(parents=True, exist_ok=True)
-        log_path = logs / f"{sid}.log"
-        log_path.write_text(json.dumps({"student": sid, "submitted_file": row.submitted_file,
-                                        "graded_notebook": str(graded_path), **result}, indent=1), encoding="utf-8")
+        row.graded_notebook = str(self.course_root / graded)
+        row.notes += result.get("notes") or []
+        # for the instructor: may quote hidden tests, never shown to students
+        log_path = safefs.write_under(self.out, f"logs/{sid}.log", json.dumps(
+            {"student": sid, "submitted_file": row.submitted_file, "graded_notebook": row.graded_notebook, **result},
+            indent=1))
         failed = diagnose.failure_status(result, self.options.notebook_timeout, log_path)
         if failed:
             row.status = failed
             return row
-        crashes, flags = parse_grader_log(result["log"])
+        crashes, flags = result.get("crashes") or [], list(dict.fromkeys(result.get("flags") or []))
         if crashes:
             row.status = "; ".join(crashes) + "; graded without " + ("that cell" if len(crashes) == 1 else "those cells")
-        if flags:   # it touched what the tests rely on: the score (earned with trusted tools) stands, a person looks
+        if flags:   # it touched what the course's checks rely on: the score (earned on the trusted side) stands
             row.status = ("" if row.status == "ok" else row.status + "; ") + "flagged for review: " + "; ".join(flags)
-        self._collect_scores(row, graded_path)
+        self._collect_scores(row, result.get("tests") or {})
         return row
 
-    def _collect_scores(self, row: StudentResult, graded_path: Path) -> None:
-        from nbgrader.api import Gradebook
-
-        with Gradebook(self.db_url, self.coursedir.course_id) as gb:
-            nb = gb.find_submission_notebook(self.assignment, self.assignment, row.student_id)
-            earned = {g.name: float(g.score) for g in nb.grades}
-        row.scores = {gid: earned.get(gid, 0.0) for gid, _ in self.tests}
-
-        graded = nbformat.read(graded_path, 4)
+    def _collect_scores(self, row: StudentResult, tests: dict) -> None:
+        """Points from how each test ended on the trusted side: full if it did not raise, else 0."""
+        row.scores = {gid: points if (tests.get(gid) or {}).get("kind") == "passed" else 0.0 for gid, points in self.tests}
+        graded = nbformat.read(self.course_root / self._path("autograded", row.student_id), 4)
         timeouts = diagnose.timeout_note(graded, self.options.cell_timeout)
         if timeouts:
             row.notes.append(timeouts)
         memory = diagnose.memory_status(graded, self.options.limits.memory_mb)
         if memory:
             row.status = memory if row.status == "ok" else f"{row.status}; {memory}"
-        cells = {nbcells.grade_id(c): c for c in graded.cells if nbcells.grade_id(c)}
         row.tests = [GradedTest(gid, row.scores[gid], points,
-                                None if row.scores[gid] >= points else failure_message(cells.get(gid), *self.test_secrets[gid]))
+                                None if row.scores[gid] >= points else failure_message(tests.get(gid), *self.test_secrets[gid]))
                      for gid, points in self.tests]
 
 
@@ -228,8 +218,9 @@ def grade(assignment: str, submissions: Path, out: Path, options: Options | None
     options = options or Options()
     out = Path(out)
     (out / "logs").mkdir(parents=True, exist_ok=True)
-    # Start the workers first: they import nbgrader while this process sets up the gradebook.
-    workers = [Worker(out / "logs" / f"worker-{os.getpid()}-{k}.stderr") for k in range(max(1, options.jobs))]
+    # Start a worker first: it imports what it needs while this process sets up the gradebook; the
+    # others (up to --jobs) once the number of notebooks to grade is known (_grade_with).
+    workers = [Worker(out / "logs" / f"worker-{os.getpid()}-0.stderr")]
     grader = None
     try:
         grader = Grader(assignment, out, options, submissions, log)
@@ -291,6 +282,9 @@ def _grade_with(grader: Grader, workers, submissions, out, options: Options, log
                 score = "-" if row.score is None else f"{row.score:.1f}"
                 log(f"  {row.student_id:<28} {score:>6} / {grader.max_score:g}  {took:>7}  {row.status}")
 
+        # A worker's zygote costs about what grading a few notebooks does: one per PER_WORKER notebooks.
+        wanted = max(1, min(options.jobs, -(-todo.qsize() // PER_WORKER)))
+        workers += [Worker(out / "logs" / f"worker-{os.getpid()}-{k}.stderr") for k in range(len(workers), wanted)]
         threads = [threading.Thread(target=work, args=(w,)) for w in workers]
         for t in threads:
             t.start()

@@ -204,6 +204,7 @@ def grade_submission(root: Path, settings: dict) -> dict:
     work = root / "work"
     shutil.rmtree(work, ignore_errors=True)
     staged = work / "submissions" / "submission"      # <student>/<any name>.ipynb, as the CLI takes it
+    work.mkdir(mode=0o700)          # the gradebook and graded notebooks: root's alone (see sandbox.py)
     staged.mkdir(parents=True)
     shutil.copy(notebooks[0], staged / notebooks[0].name)
     options = Options(jobs=1, cell_timeout=settings["cell_timeout"], notebook_timeout=settings["notebook_timeout"],

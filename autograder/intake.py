@@ -77,6 +77,11 @@ def _visible(path: Path) -> bool:
     return path.name not in IGNORED and not path.name.startswith(".")
 
 
+def _link(path: Path) -> bool:
+    """A link in a submissions folder is never followed: it could point at anything on this machine."""
+    return path.is_symlink()
+
+
 def _extract_zip(archive: Path, dest: Path) -> None:
     try:
         with zipfile.ZipFile(archive) as zf:
@@ -108,14 +113,17 @@ def _candidates(source: Path, assignment: str, roster: dict[str, str]) -> list[S
             lms = m.group("name")
             sid = roster.get(lms.lower(), lms)
             sub = Submission(student_id_from(sid), entry, lms_user_id=m.group("uid"),
-                             order=(int(m.group("sub")), entry.stat().st_mtime))
+                             order=(int(m.group("sub")), entry.lstat().st_mtime))
             if roster and lms.lower() not in roster:
                 sub.notes.append(f"LMS name {lms!r} is not in the roster")
         else:
             stem = entry.stem if entry.is_file() else entry.name
-            sub = Submission(student_id_from(roster.get(stem.lower(), stem)), entry, order=(0, entry.stat().st_mtime))
-        if entry.is_dir():
-            notebooks = sorted(p for p in entry.rglob("*.ipynb") if p.is_file() and all(_visible(q) for q in p.relative_to(entry).parents if str(q) != ".") and _visible(p))
+            sub = Submission(student_id_from(roster.get(stem.lower(), stem)), entry, order=(0, entry.lstat().st_mtime))
+        if _link(entry):
+            sub.path, sub.status = None, f"not a notebook: {entry.name} is a link (hand in the file itself)"
+        elif entry.is_dir():
+            notebooks = sorted(p for p in entry.rglob("*.ipynb") if p.is_file() and not _link(p)
+                               and all(_visible(q) for q in p.relative_to(entry).parents if str(q) != ".") and _visible(p))
             if not notebooks:
                 sub.path, sub.status = None, f"no .ipynb file in {entry.name}/"
             else:

@@ -14,7 +14,7 @@ import copy
 
 from nbformat import NotebookNode
 
-from .cells import grade_id, is_answer, is_locked, same_visible_source
+from .cells import grade_id, is_answer, is_locked, is_read_only, is_test, same_visible_source
 from .cells import meta as _nbgrader
 
 
@@ -84,3 +84,32 @@ def repair(submission: NotebookNode, release: NotebookNode) -> list[str]:
         notes.append("no cell found for " + ", ".join(missing) + " (nbgrader re-inserts missing test cells; a missing answer scores 0)")
     return notes
 
+
+
+def restore(submission: NotebookNode, source: NotebookNode, release: NotebookNode) -> list[str]:
+    """Make `submission` (repaired) the notebook to grade, in place: every test cell and read-only
+    cell gets the instructor's source (hidden tests back in) and the release's metadata (its points,
+    not the file's); one a student deleted is put back where the release has it. Answers stay as the
+    student wrote them. Returns a note for each test cell whose visible source the student edited."""
+    released = {grade_id(c): c for c in release.cells if grade_id(c) and (is_test(c) or is_read_only(c))}
+    full = {grade_id(c): c.source for c in source.cells if grade_id(c)}
+    notes, found = [], set()
+    for cell in submission.cells:
+        gid = grade_id(cell)
+        if gid not in released or gid in found:
+            continue
+        found.add(gid)
+        if is_test(released[gid]) and not same_visible_source(cell.source, released[gid].source):
+            notes.append(f"{gid}: the test cell was edited; the original was restored and run")
+        cell.source = full.get(gid, released[gid].source)
+        cell.metadata["nbgrader"] = copy.deepcopy(_nbgrader(released[gid]))
+    order = [grade_id(c) for c in release.cells if grade_id(c)]
+    for k, gid in enumerate(order):
+        if gid in released and gid not in found:
+            before = [g for g in order[:k] if g in {grade_id(c) for c in submission.cells}]
+            at = next((j + 1 for j, c in enumerate(submission.cells) if before and grade_id(c) == before[-1]), 0)
+            cell = copy.deepcopy(released[gid])
+            cell.source = full.get(gid, cell.source)
+            submission.cells.insert(at, cell)
+            found.add(gid)
+    return notes

@@ -1,15 +1,16 @@
 """Every output of a grading run, written from StudentResult records (the gradebook's, the whole class):
 grades.csv, summary.md with a score histogram, canvas.csv (Canvas gradebook import) and one
-feedback page per student. A partial re-grade (`--student`) or one shard of several writes the same
+feedback page per student, each by path under the output folder, never through a link (safefs). A partial re-grade (`--student`) or one shard of several writes the same
 files a full run would, because all of them read the same records.
 """
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import gradebook
+from . import gradebook, safefs
 from .feedback import render
 from .intake import Submission, roster_entries, student_id_from
 from .results import NOT_SUBMITTED, PENDING, StudentResult
@@ -39,15 +40,14 @@ def columns(info: ClassInfo) -> list[str]:
 
 def write_grades_csv(out: Path, info: ClassInfo, results: list[StudentResult]) -> Path:
     """One row per student, sorted by id; empty points and score where nothing was graded (never a silent 0)."""
-    path = out / "grades.csv"
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(columns(info))
-        for r in sorted(results, key=lambda r: r.student_id):
-            points = [_num(r.scores.get(gid, 0.0)) if r.graded else "" for gid, _ in info.tests]
-            writer.writerow([r.student_id, *points, _num(r.score) if r.graded else "", _num(info.max_score),
-                             r.status, "; ".join(r.notes)])
-    return path
+    f = io.StringIO(newline="")
+    writer = csv.writer(f)
+    writer.writerow(columns(info))
+    for r in sorted(results, key=lambda r: r.student_id):
+        points = [_num(r.scores.get(gid, 0.0)) if r.graded else "" for gid, _ in info.tests]
+        writer.writerow([r.student_id, *points, _num(r.score) if r.graded else "", _num(info.max_score),
+                         r.status, "; ".join(r.notes)])
+    return safefs.write_under(out, "grades.csv", f.getvalue())
 
 
 def write_summary(out: Path, info: ClassInfo, results: list[StudentResult]) -> Path:
@@ -63,19 +63,17 @@ def write_summary(out: Path, info: ClassInfo, results: list[StudentResult]) -> P
         for gid, points in info.tests:
             passed = sum(r.scores.get(gid) == points for r in graded)
             lines.append(f"| `{gid}` | {points:g} | {passed}/{len(graded)} ({100 * passed / len(graded):.0f}%) |")
-        _histogram(out / "score_histogram.png", scores, info)
+        _histogram(out, scores, info)
         lines += ["", "![score histogram](score_histogram.png)"]
     timed = sorted((r for r in results if r.seconds is not None), key=lambda r: -r.seconds)[:5]
     if timed:
         lines += ["", "## Slowest submissions", ""] + [f"- {r.student_id}: {r.seconds:.1f} s" for r in timed]
     bad = [r for r in results if r.status != "ok"]
     lines += ["", "## Not ok", ""] + ([f"- {r.student_id}: {r.status}" for r in bad] or ["- none"])
-    path = out / "summary.md"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return safefs.write_under(out, "summary.md", "\n".join(lines) + "\n")
 
 
-def _histogram(path: Path, scores: list[float], info: ClassInfo) -> None:
+def _histogram(out: Path, scores: list[float], info: ClassInfo) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -89,8 +87,10 @@ def _histogram(path: Path, scores: list[float], info: ClassInfo) -> None:
     ax.set_xlabel(f"score (of {info.max_score:g})")
     ax.set_ylabel("students")
     ax.set_title(f"{info.assignment}: {len(scores)} graded submissions")
-    fig.savefig(path)
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
     plt.close(fig)
+    safefs.write_under(out, "score_histogram.png", png.getvalue())
 
 
 # Canvas's own column names, as its gradebook export writes them; the import matches students by
@@ -112,26 +112,23 @@ def write_canvas_csv(out: Path, info: ClassInfo, results: list[StudentResult],
     (Canvas leaves the grade as it is), never a 0. `roster`: student_id -> roster columns
     (name, lms_user_id, sis_user_id, sis_login_id, section) where the instructor gave them."""
     roster = roster or {}
-    path = out / "canvas.csv"
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow([*CANVAS_COLUMNS, canvas_column(info)])
-        writer.writerow([CANVAS_POINTS_ROW, "", "", "", "", _num(info.max_score)])
-        for r in sorted(results, key=lambda r: r.student_id):
-            who = roster.get(r.student_id, {})
-            writer.writerow([who.get("name") or r.student_id, who.get("lms_user_id") or r.lms_user_id,
-                             who.get("sis_user_id") or r.student_id, who.get("sis_login_id", ""),
-                             who.get("section", ""), _num(r.score) if r.graded else ""])
-    return path
+    f = io.StringIO(newline="")
+    writer = csv.writer(f)
+    writer.writerow([*CANVAS_COLUMNS, canvas_column(info)])
+    writer.writerow([CANVAS_POINTS_ROW, "", "", "", "", _num(info.max_score)])
+    for r in sorted(results, key=lambda r: r.student_id):
+        who = roster.get(r.student_id, {})
+        writer.writerow([who.get("name") or r.student_id, who.get("lms_user_id") or r.lms_user_id,
+                         who.get("sis_user_id") or r.student_id, who.get("sis_login_id", ""),
+                         who.get("section", ""), _num(r.score) if r.graded else ""])
+    return safefs.write_under(out, "canvas.csv", f.getvalue())
 
 
 def write_feedback(out: Path, info: ClassInfo, results: list[StudentResult]) -> Path:
     """feedback/<student_id>.html for every student, graded or not."""
-    folder = out / "feedback"
-    folder.mkdir(parents=True, exist_ok=True)
     for r in results:
-        (folder / f"{r.student_id}.html").write_text(render(r, info.assignment, info.max_score), encoding="utf-8")
-    return folder
+        safefs.write_under(out, f"feedback/{r.student_id}.html", render(r, info.assignment, info.max_score))
+    return out / "feedback"
 
 
 # ---- the class, from the gradebook -------------------------------------------------------------------

@@ -1,59 +1,63 @@
-"""Run a student's kernel in a sandbox: bubblewrap where available, process limits always.
+"""The sandbox of a grading worker's kernels: what they see (only what Python needs), and their limits.
 
-Only the kernel is sandboxed; nbgrader, which reads the gradebook, stays outside. The kernel sees:
-- the whole system read-only (so Python and course_lib work), but NOT the course root (other
-  students' submissions, the gradebook, nbgrader's release copy), solutions/, autograder/, the
-  submissions folder (or zip) or the output folder: each is covered by an empty tmpfs (or file);
-- a private /tmp (also its HOME, IPython and matplotlib settings, fresh at each kernel start) and one
-  writable scratch folder holding only this student's notebook;
-- no network (--unshare-net): it talks to nbgrader over IPC sockets in a folder bound in;
-- its own PID namespace, so everything it starts dies with it.
-The kernel itself is `python -I -c <guard.py>` (`guarded`): nothing is imported from its working
-folder, and the grader's guard is in place before the first cell (sandbox or not).
-Limits on CPU time, memory (address space), processes and file size are set by a small launcher
-that runs before bubblewrap; where a pids cgroup is writable (root on Linux) it also caps the
-number of processes there, since RLIMIT_NPROC does not bind root. Without bubblewrap (e.g. macOS)
-only the limits apply, and the grader says so once.
+Built up from nothing (bubblewrap), not from the whole machine with holes: the kernels see
+- /usr and the few files of /etc that programs need (the dynamic linker's cache, passwd, fonts);
+- the Python installation (the virtualenv and the interpreter it points to), read-only;
+- course_lib's package folder as installed, read-only (a development install maps it into the
+  checkout: only that folder is bound, never the checkout around it);
+- /submission: one submission's notebook folder at a time (the worker empties it between them);
+- a private /tmp (also HOME, IPython's and matplotlib's folders) and /dev/shm, emptied between
+  submissions, /proc of their own PID namespace, and no network.
+Not the checkout (.git, solutions/, tests/, benchmarks/, autograder/), other submissions, the
+gradebook or the outputs: a path under a bound folder that must stay hidden is covered by an empty
+tmpfs. Processes run with no capabilities, in their own user, PID, IPC, UTS and network namespaces,
+and die with the worker. Limits on CPU time, memory (address space), file size and core dumps are
+set per kernel (zygote.py); the number of processes by RLIMIT_NPROC, and where a pids cgroup is
+writable (root on Linux, where RLIMIT_NPROC does not bind) by the cgroup as well.
+Without bubblewrap (e.g. macOS, a Gradescope image, or --no-sandbox) only the limits apply, and the
+grader says so; a grader running as root (Gradescope, CI) then runs student code as the unprivileged
+user `nobody` at least, in folders of its own (it cannot write the grader's files or read root's).
 """
 from __future__ import annotations
 
-import json
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
-import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from jupyter_client import AsyncKernelManager
+INSIDE = "/submission"          # the submission's folder, as the kernel sees it
+MPL_INSIDE = "/run/grader-mplcache"
+ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf",
+       "/etc/localtime", "/etc/fonts", "/etc/alternatives")
 
 
 @dataclass
 class Limits:
-    cpu_seconds: int = 900          # CPU time of the kernel (all cells)
+    cpu_seconds: int = 900          # CPU time of one kernel (all its cells)
     memory_mb: int = 4096           # address space: importing torch needs ~1.5 GiB of it
     processes: int = 256            # processes and threads
     file_mb: int = 256              # largest file the kernel may write
 
+    def rlimits(self) -> dict[str, int]:
+        return {"RLIMIT_CPU": self.cpu_seconds, "RLIMIT_AS": self.memory_mb << 20,
+                "RLIMIT_FSIZE": self.file_mb << 20, "RLIMIT_CORE": 0}
+
 
 @dataclass
 class SandboxSettings:
-    scratch: str = ""                               # writable folder: this student's notebook only
-    hide: list[str] = field(default_factory=list)   # folders the kernel must not see
-    keep: list[str] = field(default_factory=list)   # folders it needs (Python, course_lib), even under /tmp
-    limits: Limits = field(default_factory=Limits)
     use_bwrap: bool = True
+    limits: Limits = field(default_factory=Limits)
+    hide: list[str] = field(default_factory=list)   # folders that must stay invisible even under a bound one
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
+    def to_json(self) -> dict:
+        return asdict(self)
 
     @classmethod
-    def from_json(cls, text: str) -> "SandboxSettings":
-        raw = json.loads(text)
-        raw["limits"] = Limits(**raw["limits"])
-        return cls(**raw)
+    def from_json(cls, raw: dict) -> "SandboxSettings":
+        return cls(raw["use_bwrap"], Limits(**raw["limits"]), list(raw.get("hide", [])))
 
 
 _bwrap_ok: bool | None = None
@@ -65,8 +69,8 @@ def bwrap_available() -> bool:
     if _bwrap_ok is None:
         exe = shutil.which("bwrap")
         _bwrap_ok = bool(exe) and subprocess.run(
-            [exe, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-net", "--unshare-pid",
-             "--die-with-parent", "true"], capture_output=True).returncode == 0
+            [exe, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-all", "--die-with-parent",
+             "true"], capture_output=True).returncode == 0
     return _bwrap_ok
 
 
@@ -76,100 +80,113 @@ def pids_cgroup_parent() -> Path | None:
     return base if (base / "cgroup.procs").exists() and os.access(base, os.W_OK) else None
 
 
-# Runs outside the sandbox, then execs it: join the pids cgroup, set the limits.
+# Runs outside the sandbox, then execs it: join the pids cgroup, limit processes, no core files, and
+# (without bubblewrap, as root) become the unprivileged user.
 LAUNCHER = r"""
 import os, resource, sys
-cgroup, cpu, mem, nproc, fsize = sys.argv[1], *map(int, sys.argv[2:6])
+cgroup, nproc, uid, gid = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 if cgroup:
     with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
         f.write(str(os.getpid()))
-# One thread per kernel: several kernels grade side by side, and the tests are small.
 os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
-for res, value in ((resource.RLIMIT_CPU, cpu), (resource.RLIMIT_AS, mem), (resource.RLIMIT_NPROC, nproc),
-                   (resource.RLIMIT_FSIZE, fsize), (resource.RLIMIT_CORE, 0)):
+for res, value in ((resource.RLIMIT_NPROC, nproc), (resource.RLIMIT_CORE, 0)):
     resource.setrlimit(res, (value, value))
-os.execvp(sys.argv[7], sys.argv[7:])
+if uid:
+    os.setgroups([])
+    os.setgid(int(gid))
+    os.setuid(int(uid))
+    assert os.geteuid() == int(uid) and os.getegid() == int(gid)
+os.execvp(sys.argv[5], sys.argv[5:])
 """
+UNPRIVILEGED = "nobody"
 
 
-def wrap(kernel_cmd: list[str], settings: SandboxSettings, ipc_dir: str, cgroup: str) -> list[str]:
-    lim = settings.limits
-    launcher = [sys.executable, "-c", LAUNCHER, cgroup, str(lim.cpu_seconds), str(lim.memory_mb << 20),
-                str(lim.processes), str(lim.file_mb << 20), "--"]
+def unprivileged_ids(settings: "SandboxSettings") -> tuple[int, int] | None:
+    """(uid, gid) that student code runs as when the grader is root and has no bubblewrap; else None."""
+    if settings.use_bwrap or os.geteuid() != 0:
+        return None
+    import pwd
+    try:
+        entry = pwd.getpwnam(UNPRIVILEGED)
+        return entry.pw_uid, entry.pw_gid
+    except KeyError:
+        return 65534, 65534
+
+
+def can_run_python(ids: tuple[int, int]) -> bool:
+    """Can that user run this Python and import course_lib (files readable, folders above searchable)?"""
+    def become():
+        os.setgroups([])
+        os.setgid(ids[1])
+        os.setuid(ids[0])
+    try:
+        proc = subprocess.run([sys.executable, "-I", "-c", "import course_lib"], preexec_fn=become, cwd="/",
+                              capture_output=True)
+    except OSError:       # not even allowed to start it
+        return False
+    return proc.returncode == 0
+
+
+def python_paths() -> list[str]:
+    """What the kernel needs of this Python: the environment, the interpreter's installation, course_lib."""
+    spec = importlib.util.find_spec("course_lib")
+    course_lib = list(spec.submodule_search_locations or [])[:1] if spec else []
+    paths = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable)),
+                                           *course_lib)}
+    paths |= {os.path.abspath(p) for p in (sys.prefix, *course_lib)}       # as the environment names them
+    ordered = sorted(p for p in paths if not p.startswith("/usr/"))
+    return [p for p in ordered if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in ordered)]
+
+
+def environment(home: str) -> dict[str, str]:
+    return {"HOME": home, "TMPDIR": home, "IPYTHONDIR": f"{home}/.ipython", "MPLCONFIGDIR": f"{home}/.matplotlib",
+            "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+            "COURSE_RUN_SIZE": "smoke", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def view(jobs_dir: str, hide: list[str], mpl_cache: str | None) -> list[str]:
+    """bubblewrap's arguments for the view described above."""
+    # --as-pid-1: the zygote is the sandbox's init: signals from inside cannot kill it, orphans are its
+    # to reap, and everything in the sandbox dies with it (and its CPU time is accounted to the worker).
+    args = ["--unshare-all", "--die-with-parent", "--new-session", "--as-pid-1"]
+    if os.geteuid() == 0:
+        args += ["--cap-drop", "ALL"]
+    args += ["--ro-bind", "/usr", "/usr"]
+    for top in ("/bin", "/lib", "/lib32", "/lib64", "/libx32", "/sbin"):
+        if os.path.islink(top):
+            args += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            args += ["--ro-bind", top, top]
+    for path in ETC:
+        args += ["--ro-bind-try", path, path]
+    bound = ["/usr"]
+    for path in python_paths():
+        args += ["--ro-bind", path, path]
+        bound.append(path)
+    # A folder to hide that lies inside a bound one (a checkout under /usr, the course root inside the
+    # environment...): an empty tmpfs over it, then the bound folders inside it again.
+    for path in sorted({os.path.realpath(h) for h in hide}):
+        if any(path.startswith(b.rstrip("/") + "/") for b in bound) and os.path.isdir(path):
+            args += ["--tmpfs", path]
+            args += [x for p in python_paths() if p.startswith(path + "/") for x in ("--ro-bind", p, p)]
+    args += ["--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu",
+             "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/dev/shm",
+             "--bind", jobs_dir, INSIDE]
+    if mpl_cache:
+        args += ["--ro-bind", mpl_cache, MPL_INSIDE]
+    args += ["--clearenv"]
+    for key, value in environment("/tmp").items():
+        args += ["--setenv", key, value]
+    return args + ["--chdir", INSIDE]
+
+
+def zygote_command(settings: SandboxSettings, jobs_dir: str, boot: str, cgroup: str, private_home: str,
+                   mpl_cache: str | None) -> tuple[list[str], dict | None]:
+    """(argv, environment) of a worker's zygote: the launcher, bubblewrap where used, `python -I -c boot`."""
+    ids = unprivileged_ids(settings)
+    launcher = [sys.executable, "-c", LAUNCHER, cgroup, str(settings.limits.processes), *map(str, ids or ("", ""))]
+    python = [sys.executable, "-I", "-c", boot]
     if not settings.use_bwrap:
-        return launcher + kernel_cmd
-    scratch = settings.scratch
-    cmd = [shutil.which("bwrap") or "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-           "--tmpfs", "/tmp", "--tmpfs", "/dev/shm"]
-    covered = ["/tmp"]
-    for path in settings.hide:
-        if os.path.isdir(path):
-            cmd += ["--tmpfs", path]
-            covered.append(path)
-        elif os.path.isfile(path):   # e.g. the LMS zip: the kernel sees an empty file there
-            cmd += ["--ro-bind", "/dev/null", path]
-    for path in settings.keep:   # e.g. a checkout (and its .venv) that lives under /tmp
-        if any(os.path.commonpath([path, c]) == c for c in covered) and os.path.isdir(path):
-            cmd += ["--ro-bind", path, path]
-    cmd += ["--bind", scratch, scratch, "--bind", ipc_dir, ipc_dir,
-            "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
-            # ipykernel exits when its parent pid looks like 1, which it is inside a PID namespace
-            "--unsetenv", "JPY_PARENT_PID",
-            # Settings folders in the private /tmp, fresh at each kernel start: a notebook that writes an
-            # IPython startup file or config, then crashes its kernel, finds them gone in the re-run.
-            "--setenv", "HOME", "/tmp", "--setenv", "IPYTHONDIR", "/tmp/.ipython",
-            "--setenv", "MPLCONFIGDIR", "/tmp/.matplotlib", "--setenv", "TMPDIR", "/tmp",
-            "--setenv", "MPLBACKEND", "Agg", "--chdir", scratch, "--"]
-    return launcher + cmd + kernel_cmd
-
-
-def guarded(kernel_cmd: list[str]) -> list[str]:
-    """`python -m ipykernel_launcher ARGS` -> `python -I -c <guard.py> ARGS`: an isolated interpreter (no
-    working folder, PYTHONPATH or user site on sys.path, so a module the notebook writes into its folder
-    is never imported) that installs the grader's guard (guard.py) before the first cell runs."""
-    for i in range(len(kernel_cmd) - 1):
-        if kernel_cmd[i] == "-m" and kernel_cmd[i + 1] == "ipykernel_launcher":
-            return [*kernel_cmd[:i], "-I", "-c", GUARD_SOURCE, *kernel_cmd[i + 2:]]
-    raise RuntimeError(f"cannot start the grader's guard: unexpected kernel command {kernel_cmd[:3]}")
-
-
-GUARD_SOURCE = (Path(__file__).parent / "guard.py").read_text(encoding="utf-8")
-
-
-class SandboxedKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernel runs inside `settings` (set by the worker for its one student)."""
-
-    settings: SandboxSettings | None = None
-
-    def __init__(self, **kwargs):
-        self._ipc_dir = tempfile.mkdtemp(prefix="course-kernel-")
-        kwargs.setdefault("transport", "ipc")
-        kwargs.setdefault("ip", os.path.join(self._ipc_dir, "k"))
-        kwargs.setdefault("connection_file", os.path.join(self._ipc_dir, "kernel.json"))
-        super().__init__(**kwargs)
-        self._cgroup = ""
-        parent = pids_cgroup_parent()
-        if parent is not None and self.settings is not None:
-            path = parent / f"course-grader-{uuid.uuid4().hex[:12]}"
-            try:
-                path.mkdir()
-                (path / "pids.max").write_text(str(self.settings.limits.processes))
-                self._cgroup = str(path)
-            except OSError:
-                self._cgroup = ""
-
-    def format_kernel_cmd(self, extra_arguments=None):
-        cmd = guarded(super().format_kernel_cmd(extra_arguments))
-        # The kernel lives in its own process tree: interrupt it with a message, not a signal.
-        self.kernel_spec.interrupt_mode = "message"
-        return wrap(cmd, self.settings or SandboxSettings(use_bwrap=False), self._ipc_dir, self._cgroup)
-
-    async def _async_cleanup_resources(self, restart: bool = False) -> None:
-        await super()._async_cleanup_resources(restart=restart)
-        if not restart:
-            shutil.rmtree(self._ipc_dir, ignore_errors=True)
-            if self._cgroup:
-                try:
-                    os.rmdir(self._cgroup)
-                except OSError:
-                    pass
+        return launcher + python, {**os.environ, **environment(private_home)}
+    bwrap = [shutil.which("bwrap") or "bwrap", *view(jobs_dir, settings.hide, mpl_cache), "--"]
+    return launcher + bwrap + python, None

@@ -7,10 +7,11 @@ solution with two answers reset to their stubs, in turn) and times, in one run, 
   one   `python -m autograder grade` with --jobs J over the whole class
   two   two graders started together, `--shard 1/2` and `--shard 2/2`, --jobs J each, same gradebook
 Each configuration gets a fresh gradebook (SQLite in a temporary course root, or a fresh
-PostgreSQL database per run when --db-url names a server you run, e.g. postgresql://u@host/postgres)
-and checks that every student is graded with the expected score. Prints wall seconds, seconds per
-notebook, the graders' CPU seconds (children included) and the CPU-seconds the whole machine was busy
-(the sandboxed kernels are not the graders' children), and writes benchmarks/results/grading_shards.json.
+PostgreSQL database per run when --db-url names a server you run, e.g. postgresql://u@host/postgres,
+or one this script starts with --postgres) and checks that every student is graded with the expected
+score. Prints wall seconds, seconds per notebook, the CPU-seconds of the graders and everything they
+started, sandboxed kernels included (a cpuacct cgroup, support/cpuacct.py), and the CPU-seconds the
+whole machine was busy, and writes benchmarks/results/grading_shards.json.
 
 The committed results: 300 students on the 2-core CI machine (nothing else running, bar a few seconds
 of unit tests during the one-grader run), with a private
@@ -24,7 +25,6 @@ import csv
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -38,6 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from autograder import NOTEBOOKS, SOLUTIONS  # noqa: E402
 from autograder import cells as nbcells  # noqa: E402
+from support.cpuacct import CpuCounter  # noqa: E402  (benchmarks/support/: helpers, not benchmarks)
 
 
 def make_class(aid: str, n: int, folder: Path) -> dict[str, float]:
@@ -87,11 +88,6 @@ def grader(aid, subs, out, course, jobs, db_url, shard=None) -> list[str]:
     return cmd + (["--db-url", db_url] if db_url else []) + (["--shard", shard] if shard else [])
 
 
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def machine_busy_cpu() -> float:
     """CPU-seconds the whole machine spent busy (all cores, /proc/stat): on a quiet machine, what the
     graders, their sandboxed kernels (which the graders' rusage does not see) and the database used."""
@@ -103,14 +99,17 @@ def machine_busy_cpu() -> float:
 def run(config: str, aid: str, subs: Path, tmp: Path, jobs: int, db_url: str | None, expected) -> dict:
     course, out = tmp / f"course-{config}-{uuid.uuid4().hex[:6]}", tmp / f"out-{config}"
     url = fresh_db(db_url, course)
-    cpu0, busy0, start = children_cpu(), machine_busy_cpu(), time.perf_counter()
+    counter = CpuCounter()
+    busy0, start = machine_busy_cpu(), time.perf_counter()
     if config == "one":
-        procs = [subprocess.Popen(grader(aid, subs, out, course, jobs, url), cwd=REPO, stdout=subprocess.DEVNULL)]
+        procs = [subprocess.Popen(grader(aid, subs, out, course, jobs, url), cwd=REPO, stdout=subprocess.DEVNULL,
+                                  preexec_fn=counter.preexec)]
     else:
         procs = [subprocess.Popen(grader(aid, subs, tmp / f"out-two-{k}", course, jobs, url, f"{k}/2"), cwd=REPO,
-                                  stdout=subprocess.DEVNULL) for k in (1, 2)]
+                                  stdout=subprocess.DEVNULL, preexec_fn=counter.preexec) for k in (1, 2)]
     codes = [p.wait() for p in procs]
-    wall, cpu, busy = time.perf_counter() - start, children_cpu() - cpu0, machine_busy_cpu() - busy0
+    wall, cpu, busy = time.perf_counter() - start, counter.seconds(), machine_busy_cpu() - busy0
+    counter.close()
     assert codes == [0] * len(procs), f"{config}: a grader failed ({codes})"
     if config == "two":   # the class's grades.csv, assembled from the gradebook
         subprocess.run(grader(aid, subs, out, course, jobs, url), cwd=REPO, check=True, stdout=subprocess.DEVNULL)
@@ -118,7 +117,8 @@ def run(config: str, aid: str, subs: Path, tmp: Path, jobs: int, db_url: str | N
         got = {r["student_id"]: (r["status"], float(r["score"])) for r in csv.DictReader(f)}
     assert got == {sid: ("ok", s) for sid, s in expected.items()}, f"{config}: wrong grades"
     return {"wall_s": round(wall, 1), "s_per_notebook": round(wall / len(expected), 2),
-            "graders_cpu_s": round(cpu, 1), "machine_busy_cpu_s": round(busy, 1)}
+            "graders_cpu_s": round(cpu, 1), "cpu_s_per_notebook": round(cpu / len(expected), 2),
+            "cpu_counted_by": counter.method, "machine_busy_cpu_s": round(busy, 1)}
 
 
 def main() -> None:
@@ -127,8 +127,20 @@ def main() -> None:
     parser.add_argument("--assignment", default="ch00")
     parser.add_argument("--jobs", type=int, default=1, help="--jobs of each grader")
     parser.add_argument("--db-url", help="a PostgreSQL server's URL (a database per run is created on it)")
+    parser.add_argument("--postgres", action="store_true", help="start a private PostgreSQL server for the run "
+                                                                  "(tests/pg_server.py; Debian's postgresql package)")
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
+    if args.postgres:
+        sys.path.insert(0, str(REPO / "tests"))
+        from pg_server import postgres_server
+        with postgres_server("bench") as url:
+            args.db_url = url
+            return run_all(args)
+    return run_all(args)
+
+
+def run_all(args) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-shards-") as tmp:
         tmp = Path(tmp)
         subs = tmp / "subs"

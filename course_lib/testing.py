@@ -10,24 +10,40 @@ exercise does not hand its work to the library function it is meant to reproduce
 Where the tests run. In the student's Jupyter or Colab a test cell runs beside the student's code.
 When graded, it runs in a trusted process outside the student's kernel (see autograder/): names the
 student's cells define come back as plain data (numbers, strings, None, arrays, tensors, and lists,
-tuples and dicts of these: COPIES, detached from any autograd graph) or as handles whose calls,
-attributes and operators are forwarded to the kernel. Arguments a test passes to student code
-travel there by value. So a test cell that must work in both places:
+tuples and dicts of these, decided by exact type: COPIES, detached from any autograd graph) or as
+handles whose calls, attributes, items, operators, iteration, len, isinstance and type are forwarded
+to the kernel. Arguments a test passes to student code travel there by value. So a test cell that
+must work in both places:
 - compares plain data only (the helpers below), never trusts an object's own __eq__ or isinstance;
-- never passes a function, lambda or class that a test cell defines into student code (hidden-test
-  code must not reach the student's process), only data, course_lib objects and the student's own;
-- wraps in `student_side(obj)` any object the student's code must change in place, backpropagate
-  through, or keep between calls (parameters, models, optimisers, buffers), then reads it back;
+- passes student code data, course_lib and torch objects, and the student's own objects; a function,
+  generator or object of a class that a test cell defines stays in the trusted process (its source
+  never reaches the student's process: student code calling it calls back, with data), so student
+  code cannot differentiate through it: build such a function from torch's or course_lib's callables
+  instead (`functools.partial(torch.cumsum, dim=1)`, an nn.Module, nn.Sequential of them);
+- wraps in `student_side(obj)` an object (not a tensor) the student's code must change in place or
+  keep between calls (a model, an optimiser), then reads it back;
 - takes gradients through student code with `grads_through`, checks "by hand" with
   `assert_written_by_hand`, and how a model is called (mode, no_grad, shapes) with `forward_calls`:
-  these run in the student's process when graded;
+  these run in the student's process when graded; `beside(fn)` runs any other course_lib function
+  there (a reference that differentiates through student code);
 - runs anything that comes from the student as code (source text a part returns, say) only through
   a course_lib function marked `@beside_student_code`, never with exec/eval in the test itself.
 Functions marked `@beside_student_code` run in the student's process when graded (their arguments
 go there by value or as handles, their result comes back as plain data); here they simply run.
+When graded (the grader sets `_grader` on its trusted side only): `student_side` and every function
+marked `@beside_student_code` go to the kernel, by module and qualified name, with their arguments
+(by value; handles stay handles); the comparison helpers read a handle to a tensor or array subclass
+through `_grader.plain` (its data, never its methods), and reject any other handle. Anything else a
+test calls runs in the trusted process. Added to keep tests as they are written in one process:
+a tensor a test sends stays linked to its kernel copy (an optimiser's step moves the test's
+parameters; `x_before` checks see an in-place change), and so does a model's parameter read from
+the kernel (`model.weight.copy_(w)` changes the student's model); an array, list or dict argument a
+call changed is changed back here; a test's `with torch.no_grad():` reaches the student code it calls.
+CONTRIBUTING.md ("How a test cell runs when graded") says the rest.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 
@@ -36,7 +52,36 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 
+# The grader's trusted side while it grades a notebook (autograder/remote.py); None everywhere else,
+# in the student's kernel too.
+_grader = None
+
+
+def beside_student_code(fn):
+    """Mark a course_lib function that must run where the student's code runs (see the module
+    docstring). Here it simply runs; when graded, the trusted side sends the call to the student's
+    kernel by module and qualified name, and what comes back is plain data (or handles)."""
+    @functools.wraps(fn)
+    def marked(*args, **kwargs):
+        if _grader is not None:
+            return _grader.beside(marked, args, kwargs)
+        return fn(*args, **kwargs)
+    marked.__beside_student_code__ = True
+    return marked
+
+
+def beside(fn):
+    """`fn`, a course_lib function, run where the student's code runs when graded (as if it were marked
+    @beside_student_code): a reference that differentiates through student code, or keeps calling it,
+    must run there, e.g. `beside(course_lib.transformer.position_dependency)(f, x)`. Here: `fn`."""
+    if getattr(fn, "__beside_student_code__", False):
+        return fn
+    return beside_student_code(fn)
+
+
 def _as_tensor(name: str, value) -> torch.Tensor:
+    if _grader is not None and _grader.is_remote(value):
+        value = _grader.plain(value, name)      # a tensor or array subclass: its data; anything else fails
     if value is None:
         raise AssertionError(f"{name}: got None. Did your function forget to `return` its result?")
     if isinstance(value, torch.Tensor):
@@ -51,6 +96,8 @@ def _as_tensor(name: str, value) -> torch.Tensor:
 
 
 def _shape(value) -> tuple:
+    if _grader is not None and _grader.is_remote(value):
+        value = _grader.plain(value, "the value")
     return tuple(value.shape) if hasattr(value, "shape") else tuple(np.shape(value))
 
 
@@ -89,6 +136,7 @@ def assert_close(name: str, got, expected, *, rtol: float = 1e-6, atol: float = 
         ) from None
 
 
+@beside_student_code
 def assert_own(obj, name: str | None = None) -> None:
     """A graded function or class must be written in the notebook, not imported from a library."""
     name = name or getattr(obj, "__name__", repr(obj))
@@ -102,19 +150,11 @@ def assert_own(obj, name: str | None = None) -> None:
         )
 
 
-def beside_student_code(fn):
-    """Mark a course_lib function that must run where the student's code runs (see the module
-    docstring). Here it changes nothing; the grader's trusted side sends calls of marked functions
-    to the student's kernel. A marked function's result must be plain data."""
-    fn.__beside_student_code__ = True
-    return fn
-
-
 def student_side(obj):
     """`obj` where the student's code runs. Here (Jupyter, Colab): `obj` itself. When graded: a handle to
     a copy of `obj` made in the student's process, whose attributes, methods and operators are
     forwarded there; reading a tensor or number through it gives a plain copy back."""
-    return obj
+    return obj if _grader is None else _grader.student_side(obj)
 
 
 @beside_student_code
@@ -142,6 +182,30 @@ def grads_through(fn, *inputs, grad_output=None):
         else:
             grads.append(None)
     return out.detach(), tuple(grads)
+
+
+@beside_student_code
+def call_depth(fn, *args, **kwargs) -> int:
+    """How deeply Python calls nest while fn(*args, **kwargs) runs, counted from the call itself: a
+    recursive function shows as depth (raising the recursion limit only hides it). Runs in the
+    student's process when graded; returns an int."""
+    depth = deepest = 0
+
+    def profile(frame, event, arg):
+        nonlocal depth, deepest
+        if event == "call":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif event == "return":
+            depth -= 1
+
+    old = sys.getprofile()
+    sys.setprofile(profile)
+    try:
+        fn(*args, **kwargs)
+    finally:
+        sys.setprofile(old)
+    return deepest
 
 
 @beside_student_code

@@ -2,7 +2,10 @@
 
 Every bad submission ends with a status chosen for it (and the points it earned where it could be
 graded); the correct submission in the same batch still gets full marks; canary files outside
-each sandbox stay untouched; a re-grade of one student changes nothing else.
+each sandbox stay untouched; a re-grade of one student changes nothing else. The sandbox shows the
+kernel nothing of the instructor's checkout (.git, solutions/, tests/variants, the gradebook, the
+outputs, other submissions); links a submission makes are never written through; feedback carries
+no hidden test and only a short first line of what student code raised.
 """
 from __future__ import annotations
 
@@ -10,9 +13,13 @@ import copy
 import csv
 import http.server
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -149,6 +156,33 @@ def batch(tmp_path_factory):
                 "    caller = inspect.stack()[1]\n"
                 "    raise AssertionError(''.join(linecache.getlines(caller.filename)))\n")),
         "huge_output": with_cell(sol, "for i in range(300000):\n    print('spam', i)\n"),
+        # Its own notebook file, and names the grader once wrote to, turned into links to files outside.
+        "symlinker": with_cell(sol, (
+            "import os\n"
+            f"for name, target in [('{AID}.ipynb', {str(canary)!r}), ('gradebook.db', '../../gradebook.db'),\n"
+            f"                     ('out', {str(out)!r}), ('course', {str(course)!r})]:\n"
+            "    try:\n"
+            "        os.remove(name)\n"
+            "    except OSError:\n"
+            "        pass\n"
+            "    os.symlink(target, name)\n"
+            "print(sorted(os.listdir('.')))\n")),
+        # What of the instructor's checkout, and of this grading run, can the kernel see?
+        "checkout_view": with_cell(sol, (
+            "import os, subprocess\n"
+            f"repo = {str(REPO)!r}\n"
+            "print('checkout holds', sorted(os.listdir(repo)) if os.path.isdir(repo) else 'nothing')\n"
+            f"for path in [repo + '/.git/HEAD', repo + '/solutions/{AID}/{AID}.ipynb', repo + '/tests/variants/{AID}.py',\n"
+            f"             repo + '/benchmarks', repo + '/autograder/grade.py', {str(course)!r}, {str(out)!r}, {str(subs)!r}]:\n"
+            "    print('SEEN' if os.path.exists(path) else 'hidden', path)\n"
+            "try:\n"
+            "    print('git says', subprocess.run(['git', '-C', repo, 'log', '-1'], capture_output=True, text=True).returncode)\n"
+            "except OSError as exc:\n"
+            "    print('no git:', type(exc).__name__)\n")),
+        # Student code raising a long message, whose second line must never reach the student's page.
+        "long_error": with_answer(sol, "pairwise_sq_dists", (
+            "def pairwise_sq_dists(X, Y):\n"
+            "    raise ValueError('short first line\\nSECOND-LINE-SENTINEL ' + 'x' * 5000)\n")),
         "deleted_test": copy.deepcopy(sol),
         "assert_true": with_answer(
             sol, "batch_dependency",
@@ -200,6 +234,9 @@ CASES = [
     ("network", "ok", FULL),
     ("snooper", "ok", FULL),
     ("huge_output", "ok", FULL),
+    ("symlinker", "ok", FULL),
+    ("checkout_view", "ok", FULL),
+    ("long_error", "ok", FULL - 2),
     ("deleted_test", "ok", FULL),              # nbgrader puts the test cell back
     ("assert_true", "ok", FULL - 3),           # the edited test cell is restored from the gradebook
     ("one_cell_stripped", "ok", FULL),
@@ -246,7 +283,7 @@ def test_memory_hog_costs_only_its_own_points(batch):
 
 
 def test_no_kernel_outlives_grading(batch):
-    leftovers = subprocess.run(["pgrep", "-f", "ipykernel_launcher.*course-kernel"], capture_output=True, text=True).stdout
+    leftovers = subprocess.run(["pgrep", "-f", "autograder.kernel.zygote"], capture_output=True, text=True).stdout
     assert not leftovers.strip(), f"kernels left running after grading: {leftovers}"
 
 
@@ -266,6 +303,25 @@ def test_nothing_outside_the_sandbox_changed(batch):
     assert "FileNotFoundError" in printed and "untouched" not in printed
 
 
+def test_links_a_submission_makes_are_never_written_through(batch):
+    """The kernel's folder is its own (the grader only empties it); outputs go under the output root."""
+    assert batch["canary"].read_text() == "untouched"
+    graded = batch["course"] / "autograded" / "symlinker" / AID / f"{AID}.ipynb"
+    assert graded.is_file() and not graded.is_symlink(), graded
+    assert not (batch["course"] / "autograded" / "symlinker" / AID / "gradebook.db").exists()
+    printed = "".join(o.get("text", "") for c in nbformat.read(graded, as_version=4).cells for o in c.get("outputs", []))
+    assert f"'{AID}.ipynb'" in printed, "the links were made inside the sandbox (and went nowhere)"
+
+
+def test_the_kernel_sees_nothing_of_the_checkout_or_the_run(batch):
+    graded = nbformat.read(batch["course"] / "autograded" / "checkout_view" / AID / f"{AID}.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in graded.cells for o in c.get("outputs", []))
+    assert "hidden" in printed and "SEEN" not in printed, printed
+    held = printed.split("checkout holds", 1)[1].splitlines()[0]
+    assert not any(name in held for name in (".git", "solutions", "tests", "benchmarks", "autograder", "notebooks")), held
+    assert "git says 0" not in printed, printed
+
+
 def test_feedback_shows_no_hidden_test_even_to_code_that_hunts_for_it(batch):
     import html
     hidden = hidden_lines(AID)
@@ -275,6 +331,8 @@ def test_feedback_shows_no_hidden_test_even_to_code_that_hunts_for_it(batch):
         text = html.unescape(page.read_text())
         leaked = [line for line in hidden if line in text]
         assert not leaked, f"{page.name} shows hidden tests: {leaked[:2]}"
+    page = html.unescape((batch["out"] / "feedback" / "long_error.html").read_text())
+    assert "Your code raised ValueError: short first line" in page and "SECOND-LINE-SENTINEL" not in page, page
 
 
 def test_huge_output_is_truncated(batch):
@@ -325,15 +383,33 @@ def test_whole_notebook_time_limit(tmp_path):
 
 
 def test_without_bubblewrap_grading_still_works_and_says_so_once(tmp_path):
+    """As on a Gradescope image (no bubblewrap, the grader is root): student code runs as `nobody`, or,
+    where `nobody` cannot run this Python (it lives under /root here), the grader refuses and says why."""
+    from autograder.sandbox import SandboxSettings, can_run_python, unprivileged_ids
     subs = tmp_path / "subs"
     subs.mkdir()
-    nbformat.write(solution(), subs / "a.ipynb")
+    probe = Path(tempfile.mkdtemp(prefix="course-probe-"))     # in /tmp: tmp_path's parents are root's alone
+    probe.chmod(0o777)
+    whoami = f"import os\nopen({str(probe / 'uid')!r}, 'w').write(str(os.geteuid()))"
+    nbformat.write(with_cell(solution(), whoami), subs / "a.ipynb")
     nbformat.write(solution(), subs / "b.ipynb")
     proc = subprocess.run([sys.executable, "-m", "autograder", "grade", AID, str(subs), "--out", str(tmp_path / "out"),
                            "--course-root", str(tmp_path / "course"), "--no-sandbox", "--jobs", "2"],
                           capture_output=True, text=True, timeout=300, cwd=REPO)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.count("student code runs with process limits only") == 1, proc.stdout
+    ids = unprivileged_ids(SandboxSettings(use_bwrap=False))
+    try:
+        if ids and not can_run_python(ids):
+            assert proc.returncode != 0 and "refusing to run student code as root" in proc.stderr, proc.stdout + proc.stderr
+            assert not (probe / "uid").exists() and not (tmp_path / "out" / "grades.csv").exists()
+            return
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        user = "as the unprivileged user nobody " if ids else ""
+        assert proc.stdout.count(f"student code runs {user}with process limits only") == 1, proc.stdout
+        assert ("sandbox: limits only, user nobody" if ids else "sandbox: limits only") in proc.stdout, proc.stdout
+        uid = int((probe / "uid").read_text())
+        assert uid == (ids[0] if ids else os.geteuid()), f"student code ran as uid {uid}"
+    finally:
+        shutil.rmtree(probe)
     with open(tmp_path / "out" / "grades.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [float(r["score"]) for r in rows] == [FULL, FULL]

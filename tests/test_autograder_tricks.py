@@ -1,10 +1,16 @@
-"""Grades must be earned: notebooks that try to disarm the tests from their own cells, graded in one batch.
+"""Grades must be earned: notebooks that try to steal points from their own cells, graded in one batch.
 
 Each trick sits in a notebook whose answers are wrong ("junk": right shapes, wrong values), so every
-point it could get would be stolen; it must score 0 on every part, or be flagged for the instructor
-with the cell that did it (most are both). A trick next to real work (Parts 1 and 3 right) keeps
-exactly those 3 points. The correct submission, the junk one and an honest notebook that uses
-hooks, plots, threads and warnings the ordinary way, in the same batch, keep their marks with no flag.
+point it could get would be stolen; it must score 0 on every part. The tests do not run in the
+student's kernel (autograder/runner.py), so the old in-process tricks (replacing the helpers, IPython
+hooks, tracers) and the newer ones (nbgrader's output-based credit, a failing test that reports
+success, reading the solutions or tests/variants from the checkout, the guard's copies through gc,
+bytecode rewritten with ctypes, audit hooks, a torch.library kernel for aten::isclose, code swapped
+and restored around a test, finalizers, the caller's frame, numpy-protocol fakes, Tensor subclasses
+that spoof their class) find nothing to act on. The kernel's guard still flags some of them (a second
+line; no point depends on it). A trick next to real work (Parts 1 and 3 right) keeps exactly those 3
+points. The correct submission, the junk one and an honest notebook that uses hooks, plots, threads
+and warnings the ordinary way, in the same batch, keep their marks with no flag.
 """
 from __future__ import annotations
 
@@ -14,8 +20,8 @@ import csv
 import nbformat
 import pytest
 
-from autograder import NOTEBOOKS, SOLUTIONS
-from autograder.execute import cell_names, parse_grader_log, release_imports
+from autograder import NOTEBOOKS, REPO, SOLUTIONS
+from autograder.cells import release_imports
 from autograder.grade import Options, grade
 from conftest import require_sandbox
 
@@ -54,8 +60,8 @@ TRICKS = {
         "replaced numpy.testing.assert_allclose"),
     "rebind_helper_names": (
         f"def assert_close(*args, **kwargs):\n    pass\n\nassert_shape = {NOOP}\n",
-        "rebound assert_close, which the tests use"),
-    "edit_imports_cell": (None, "rebound assert_close, which the tests use"),
+        None),
+    "edit_imports_cell": (None, None),
     "rewrite_helper_code": (
         "import course_lib.testing\n"
         f"course_lib.testing.assert_close.__code__ = ({NOOP}).__code__\n"
@@ -83,7 +89,7 @@ TRICKS = {
         f"    get_ipython().user_ns['assert_close'] = get_ipython().user_ns['assert_shape'] = {NOOP}\n"
         "get_ipython().events.register('pre_run_cell', _disarm)\n"
         "get_ipython().events.register('pre_execute', lambda: _disarm(None))\n",
-        "rebound assert_close, which the tests use"),
+        None),
     "post_run_cell_clears_output": (
         "from IPython.display import clear_output\n"
         "get_ipython().events.register('post_run_cell', lambda result: clear_output())\n",
@@ -104,14 +110,14 @@ TRICKS = {
         "        return None\n"
         "    return _send(self, stream, msg_or_type, *args, **kwargs)\n"
         "Session.send = _quiet\n",
-        "Session.send"),
+        None),
     "kernel_do_execute": (
         "_kernel = get_ipython().kernel\n"
         "_real = _kernel.do_execute\n"
         "async def _do_execute(code, *args, **kwargs):\n"
         "    return await _real('pass' if 'assert' in code else code, *args, **kwargs)\n"
         "_kernel.do_execute = _do_execute\n",
-        "replaced do_execute of the kernel"),
+        None),
     "builtins_exec": (
         "import builtins\n"
         f"builtins.exec = {NOOP}\n",
@@ -152,7 +158,7 @@ TRICKS = {
         "open(os.path.expanduser('~/.ipython/profile_default/startup/00-x.py'), 'w').write(\n"
         f"    'import course_lib.testing as t; t.assert_close = t.assert_shape = {NOOP}\\n')\n"
         "os._exit(1)\n",
-        "found course_lib in the notebook's folder"),
+        "kernel died in cell"),      # the run again starts from an empty folder: nothing left to find
     "tensor_eq_and_torch_function_mode": (
         "from torch.overrides import TorchFunctionMode\n"
         "torch.Tensor.__eq__ = lambda self, other: torch.tensor(True)\n"
@@ -195,20 +201,188 @@ TRICKS = {
         "assert_close, assert_shape = _t.assert_close, _t.assert_shape\n",
         "replaced course_lib.testing.assert_close"),
 }
-# Tricks share a notebook (a cell each) where their flags tell them apart: half as many notebooks to
-# grade. Each trick is undone right after its own cell, so none can help another.
+CHECKOUT = str(REPO)
+# Tricks that won points or leaked against the in-process guard (issue 19), written anew from its list.
+TRICKS.update({
+    # the guard's trusted copies, found by the collector: their code replaced with a no-op
+    "gc_trusted_copies": (
+        "import gc, types\n"
+        f"_noop = ({NOOP}).__code__\n"
+        "for _obj in gc.get_objects():\n"
+        "    if isinstance(_obj, types.FunctionType) and _obj.__name__ in ('assert_close', 'assert_shape'):\n"
+        "        _obj.__code__ = _noop\n",
+        None),      # earns nothing (the tests run outside the kernel); the guard does not flag it (a known gap)
+    # the checker's code pointer overwritten with ctypes (no setattr, no audit event)
+    "ctypes_code_pointer": (
+        "import ctypes, course_lib.testing as _t\n"
+        f"_noop = ({NOOP}).__code__\n"
+        "_f = _t.assert_close\n"
+        "_at = next(o for o in range(16, 128, 8) if ctypes.c_void_p.from_address(id(_f) + o).value == id(_f.__code__))\n"
+        "ctypes.pythonapi.Py_IncRef(ctypes.py_object(_noop))\n"
+        "ctypes.c_void_p.from_address(id(_f) + _at).value = id(_noop)\n",
+        "rewrote the code of course_lib.testing.assert_close"),
+    # an audit hook that puts the stand-ins back at every audited event (the guard's checks included)
+    "audit_hook": (
+        "import sys, course_lib.testing as _t\n"
+        "def _again(event, args):\n"
+        f"    _t.assert_close = _t.assert_shape = {NOOP}\n"
+        "sys.addaudithook(_again)\n",
+        "replaced course_lib.testing.assert_close"),
+    # torch's dispatcher told that every isclose is true (assert_close and allclose go through it)
+    "torch_library_isclose": (
+        "_lib = torch.library.Library('aten', 'IMPL')\n"
+        "def _all_close(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):\n"
+        "    return torch.ones(torch.broadcast_shapes(a.shape, b.shape), dtype=torch.bool)\n"
+        "_lib.impl('isclose', _all_close, 'CPU')\n",
+        None),
+    # the checker's code swapped before each cell and restored after it, so a check between cells sees nothing
+    "code_swap_post_execute": (
+        "import course_lib.testing as _t\n"
+        "_real = _t.assert_close.__code__\n"
+        "def _swap(*args):\n"
+        f"    _t.assert_close.__code__ = ({NOOP}).__code__\n"
+        "get_ipython().events.register('pre_run_cell', _swap)\n"
+        "get_ipython().events.register('post_execute', lambda: setattr(_t.assert_close, '__code__', _real))\n",
+        None),
+    # a finalizer that patches when the collector runs (in the middle of whatever runs then)
+    "finalize_patches": (
+        "import weakref, gc, course_lib.testing as _t\n"
+        "class _Bomb:\n"
+        "    pass\n"
+        "def _patch():\n"
+        f"    _t.assert_close = _t.assert_shape = {NOOP}\n"
+        "for _ in range(50):\n"
+        "    _b = _Bomb(); _b.me = _b; weakref.finalize(_b, _patch); del _b\n",
+        None),
+    # a stand-in for the old guard's door, answering with any nonce it is given
+    "echo_the_nonce": (
+        "import json\n"
+        "__course_grader__ = lambda nonce, action, args=None: json.dumps({'nonce': nonce, 'flags': []})\n",
+        None),
+    # the solutions, from the instructor's checkout: its files, git, any notebook with solutions around
+    "read_the_solutions": (
+        "import glob, json, os, subprocess\n"
+        f"_root = {CHECKOUT!r}\n"
+        "_texts = []\n"
+        "for _path in [_root + '/solutions/ch00/ch00.ipynb', *glob.glob('/*/ch00.ipynb'), *glob.glob('/**/solutions/ch00/ch00.ipynb', recursive=False)]:\n"
+        "    try:\n"
+        "        _texts.append(open(_path).read())\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "for _args in (['git', '-C', _root, 'show', 'HEAD:solutions/ch00/ch00.ipynb'], ['git', 'show', 'HEAD:solutions/ch00/ch00.ipynb']):\n"
+        "    try:\n"
+        "        _texts.append(subprocess.run(_args, capture_output=True, text=True, timeout=10).stdout)\n"
+        "    except (OSError, subprocess.SubprocessError):\n"
+        "        pass\n"
+        "for _text in _texts:\n"
+        "    try:\n"
+        "        for _c in json.loads(_text)['cells']:\n"
+        "            if 'BEGIN SOLUTION' in ''.join(_c['source']):\n"
+        "                exec(''.join(_c['source']), get_ipython().user_ns)\n"
+        "    except ValueError:\n"
+        "        pass\n",
+        None),
+    # the right answers the course's own tests keep (tests/variants)
+    "read_the_variants": (
+        f"_path = {CHECKOUT!r} + '/tests/variants/ch00.py'\n"
+        "try:\n"
+        "    _scope = {}\n"
+        "    exec(open(_path).read(), _scope)\n"
+        "    for _name, _sources in _scope['RIGHT'].items():\n"
+        "        exec(_sources[0], get_ipython().user_ns)\n"
+        "except OSError:\n"
+        "    pass\n",
+        None),
+})
+
+# In the answers themselves (every part): what a function under test can do while the test runs.
+ANSWER_TRICKS = {
+    # nbgrader's partial credit: a non-numeric first result of a test cell counted as full marks
+    "displayhook_passed": "get_ipython().displayhook('passed')\n",
+    # an exception whose rendering clears the cell's error, so the kernel reports success
+    "render_traceback_clears_error": (
+        "class _Quiet(Exception):\n"
+        "    def _render_traceback_(self):\n"
+        "        import sys, io\n"
+        "        r = get_ipython().last_execution_result\n"
+        "        if r is not None:\n"
+        "            r.error_in_exec = None\n"
+        "        sys.stderr = io.StringIO()\n"
+        "        return []\n"
+        "if __import__('random').random() < 2:\n"
+        "    raise _Quiet()\n"),
+    # the expected value, read from the caller's frames
+    "caller_frame": (
+        "import sys\n"
+        "_f = sys._getframe(1)\n"
+        "while _f is not None:\n"
+        "    for _k in ('expected', '_expected', 'want', '_want', '_ref', '_M_ref'):\n"
+        "        if _k in _f.f_locals:\n"
+        "            return _f.f_locals[_k]\n"
+        "    _f = _f.f_back\n"),
+}
+# What each answer returns when its trick found nothing: objects that claim to be right.
+FAKES = (
+    "class _Fake:\n"                 # numpy's and torch's protocols, all saying "equal"
+    "    shape = (3, 2)\n"
+    "    dtype = torch.float32\n"
+    "    def __array__(self, *a, **k):\n"
+    "        return __import__('numpy').zeros(self.shape)\n"
+    "    __array_priority__ = 1e9\n"
+    "    def __eq__(self, other):\n"
+    "        return True\n"
+    "    @classmethod\n"
+    "    def __torch_function__(cls, func, types, args=(), kwargs=None):\n"
+    "        return True\n"
+    "class _Spoof(torch.Tensor):\n"   # a tensor that says it is a plain tensor, and that every comparison holds
+    "    @property\n"
+    "    def __class__(self):\n"
+    "        return torch.Tensor\n"
+    "    @classmethod\n"
+    "    def __torch_function__(cls, func, types, args=(), kwargs=None):\n"
+    "        if func in (torch.equal, torch.allclose, torch.isclose, torch.Tensor.eq, torch.Tensor.__eq__):\n"
+    "            return True\n"
+    "        return super().__torch_function__(func, types, args, kwargs or {})\n"
+)
+FAKE_ANSWERS = {   # one per part: the fake, or a spoofing tensor of the right shape
+    "pairwise_sq_dists": "def pairwise_sq_dists(X, Y):\n    return _Fake()\n",
+    "standardize_channels": "def standardize_channels(x, eps=1e-5):\n    return torch.zeros_like(x).as_subclass(_Spoof)\n",
+    "to_channels_first": "def to_channels_first(images):\n    return images.permute(0, 3, 1, 2).mul(0).as_subclass(_Spoof)\n",
+    "batch_dependency": ("def batch_dependency(model, x):\n"
+                         "    return torch.eye(x.shape[0], dtype=torch.bool).logical_not().as_subclass(_Spoof)\n"),
+}
+
+
+def with_trick_in_answers(nb, trick: str):
+    """Every junk answer runs `trick` first (indented into the function's body)."""
+    answers = {}
+    for cid, source in JUNK.items():
+        head, _, body = source.partition("\n")
+        answers[cid] = head + "\n" + "".join("    " + line + "\n" for line in trick.splitlines()) + body
+    return with_answers(nb, answers)
+
+
+# Tricks share a notebook (a cell each): fewer notebooks to grade. The guard looks before each test
+# cell (not after every cell), so tricks in one notebook stack up until then: a trick that stops later
+# cells from running (an input transformer, builtins.exec, an AST transformer) or swaps the module the
+# others patch (an import hook, sys.modules, re-patching from a timer or a thread) comes last in its
+# notebook, one such per notebook, so that every trick still shows its own flag. None could earn a
+# point alone, nor together.
 GROUPS = {
-    "tricks_a": ("replace_course_assert_close", "replace_numpy_testing", "input_transformer", "custom_exception_handler"),
-    "tricks_b": ("replace_torch_testing", "rewrite_helper_code", "ast_transformer", "silence_tracebacks"),
-    "tricks_c": ("rebind_helper_names", "drop_error_messages", "builtins_exec", "trace_function",
-                 "torch_wrapper_around_a_stand_in"),
-    "tricks_d": ("sys_modules", "kernel_do_execute", "builtins_isinstance_and_errors",
-                 "tensor_eq_and_torch_function_mode"),
-    "tricks_e": ("import_hook", "alarm_repatches", "thread_repatches", "post_run_cell_clears_output"),
+    "tricks_a": ("replace_course_assert_close", "replace_numpy_testing", "custom_exception_handler",
+                 "replace_torch_testing", "silence_tracebacks", "input_transformer"),
+    "tricks_b": ("rebind_helper_names", "drop_error_messages", "trace_function", "torch_wrapper_around_a_stand_in",
+                 "kernel_do_execute", "tensor_eq_and_torch_function_mode", "builtins_exec"),
+    "tricks_c": ("post_run_cell_clears_output", "pre_run_cell_hook", "gc_trusted_copies", "audit_hook",
+                 "torch_library_isclose", "code_swap_post_execute"),
+    "tricks_d": ("ctypes_code_pointer", "finalize_patches", "echo_the_nonce", "read_the_solutions", "read_the_variants"),
+    "tricks_e": ("rewrite_helper_code", "ast_transformer"),
+    "tricks_f": ("builtins_isinstance_and_errors", "sys_modules"),
+    "tricks_g": ("alarm_repatches", "thread_repatches", "import_hook"),
 }
 NOTEBOOK_OF = {trick: group for group, tricks in GROUPS.items() for trick in tricks}
 PARTIAL_TRICKS = ("replace_course_assert_close", "fake_module_then_crash")   # also next to real work
-# In an answer: the function under test reaches into the test cell's globals while it runs.
+# In an answer: the function under test reaches into its caller's globals while it runs.
 FRAME_HACK = ("def pairwise_sq_dists(X, Y):\n"
               "    import sys\n"
               f"    sys._getframe(1).f_globals['assert_close'] = sys._getframe(1).f_globals['assert_shape'] = {NOOP}\n"
@@ -267,6 +441,9 @@ def notebooks():
         for name in reversed(tricks):
             nb = with_cell(nb, TRICKS[name][0])
         nbs[group] = nb
+    for name, trick in ANSWER_TRICKS.items():
+        nbs[name] = with_trick_in_answers(junk, trick)
+    nbs["fakes"] = with_cell(with_answers(sol, FAKE_ANSWERS), FAKES)
     imports = _cell(sol, "imports").source
     nbs["edit_imports_cell"] = with_answers(junk, {"imports": imports + f"\nassert_close = assert_shape = {NOOP}\n"})
     nbs["frame_hack"] = with_answers(junk, {"pairwise_sq_dists": FRAME_HACK})
@@ -274,6 +451,15 @@ def notebooks():
     for name in PARTIAL_TRICKS:
         nbs[f"partial+{name}"] = with_cell(partial, TRICKS[name][0])
     return nbs
+
+
+def grade_rows(aid, subs, tmp, jobs):
+    lines = []
+    grade(aid, subs, tmp / "out", Options(jobs=jobs, cell_timeout=20, notebook_timeout=300, course_root=tmp / "course"),
+          log=lines.append)
+    print("\n".join(lines))
+    with open(tmp / "out" / "grades.csv", newline="", encoding="utf-8") as f:
+        return {r["student_id"].replace("_with_", "+"): r for r in csv.DictReader(f)}
 
 
 @pytest.fixture(scope="module")
@@ -284,12 +470,7 @@ def graded(tmp_path_factory):
     subs.mkdir()
     for name, nb in notebooks().items():
         nbformat.write(nb, subs / f"{name.replace('+', '_with_')}.ipynb")
-    lines = []
-    grade(AID, subs, tmp / "out", Options(jobs=2, cell_timeout=20, notebook_timeout=240, course_root=tmp / "course"),
-          log=lines.append)
-    print("\n".join(lines))
-    with open(tmp / "out" / "grades.csv", newline="", encoding="utf-8") as f:
-        return {r["student_id"].replace("_with_", "+"): r for r in csv.DictReader(f)}
+    return grade_rows(AID, subs, tmp, jobs=2)
 
 
 def _notes(row) -> str:
@@ -301,7 +482,7 @@ def _notes(row) -> str:
 def test_honest_notebooks_keep_their_marks_unflagged(graded, student, expected):
     row = graded[student]
     assert row["status"] == "ok", _notes(row)
-    assert "grader-flag" not in _notes(row) and "flag" not in row["status"], _notes(row)
+    assert "flag" not in row["status"], _notes(row)
     assert float(row["score"]) == expected, row
 
 
@@ -310,15 +491,27 @@ def test_a_trick_earns_nothing(graded, trick):
     row = graded[NOTEBOOK_OF.get(trick, trick)]
     assert float(row["score"]) == 0.0, f"{trick} stole points: {row}"
     flag = TRICKS[trick][1]
-    if flag is not None:
+    if flag is not None:   # the guard's second line still sees it (no point rests on that)
         assert flag in _notes(row), f"{trick} was not flagged as expected ({flag!r}): {_notes(row)}"
 
 
-def test_a_test_that_runs_notebook_code_cannot_be_disarmed_unseen(graded):
-    """The function under test rebinds the test's helpers mid-test: that part may pass, but it is flagged."""
+@pytest.mark.parametrize("trick", sorted(ANSWER_TRICKS))
+def test_an_answer_that_acts_while_its_test_runs_earns_nothing(graded, trick):
+    row = graded[trick]
+    assert float(row["score"]) == 0.0, f"{trick} stole points: {row}"
+
+
+def test_objects_that_claim_to_be_right_earn_nothing(graded):
+    """numpy-protocol fakes and Tensor subclasses that spoof their class: handles, read by their data."""
+    row = graded["fakes"]
+    assert float(row["score"]) == 0.0, row
+    assert "defined _Spoof, a torch.Tensor subclass that intercepts torch calls" in _notes(row), _notes(row)
+
+
+def test_a_function_under_test_cannot_reach_the_tests_globals(graded):
+    """Its caller is the kernel's RPC server, not the test: nothing to rebind there."""
     row = graded["frame_hack"]
-    assert "rebound assert_close while a test ran" in _notes(row), _notes(row)
-    assert float(row["score"]) <= 2.0 and float(row["test_standardize_channels"]) == 0, row
+    assert float(row["score"]) == 0.0, row
 
 
 @pytest.mark.parametrize("trick", PARTIAL_TRICKS)
@@ -333,19 +526,35 @@ def test_crash_and_rerun_never_imports_from_the_working_folder(graded):
     assert "kernel died in cell" in row["status"], row
 
 
-def test_the_grader_reads_crashes_and_flags_from_the_log():
-    log = ("[INFO] Autograding x.ipynb\n[WARNING] [grader] kernel died in cell 4 (os._exit)\n"
-           "[WARNING] [grader-flag] cell 4: replaced torch.equal\n[WARNING] [grader-flag] cell 4: replaced torch.equal\n"
-           "[WARNING] [grader-flag] before cell 7: rebound assert_close, which the tests use\n")
-    assert parse_grader_log(log) == (["kernel died in cell 4 (os._exit)"],
-                                     ["cell 4: replaced torch.equal", "before cell 7: rebound assert_close, which the tests use"])
-    assert parse_grader_log("") == ([], [])
+# ---- the chapters the tricks were first tried on: ch01 (numpy) and ch04 (tensors) ---------------------
+
+def test_numpy_and_tensor_fakes_earn_nothing_in_ch01_and_ch04(tmp_path):
+    require_sandbox()
+    cases = {
+        # ch01 Part 8: the trained parameters, as an object whose every comparison and conversion says "right"
+        "ch01": ("train_mlp", "class _Params(dict):\n"
+                 "    def __eq__(self, other):\n        return True\n"
+                 "    def __array__(self, *a, **k):\n        return __import__('numpy').zeros((4, 16))\n"
+                 "def train_mlp(X, y, hidden=16, lr=0.5, steps=500, seed=0):\n"
+                 "    import numpy as np\n"
+                 "    return _Params(W1=np.zeros((X.shape[1], hidden)), b1=np.zeros(hidden), W2=np.zeros((hidden, 3)), "
+                 "b2=np.zeros(3))\n"),
+        # ch04 Part 2: attention whose outputs are tensors that spoof their class and every comparison
+        "ch04": ("attention", FAKES + "def attention(q, k, v, mask=None):\n"
+                 "    w = torch.zeros(*q.shape[:-1], k.shape[-2]).as_subclass(_Spoof)\n"
+                 "    return torch.zeros(*q.shape[:-1], v.shape[-1]).as_subclass(_Spoof), w\n"),
+    }
+    for aid, (answer, source) in cases.items():
+        subs = tmp_path / aid / "subs"
+        subs.mkdir(parents=True)
+        release = nbformat.read(NOTEBOOKS / aid / f"{aid}.ipynb", as_version=4)
+        nbformat.write(with_answers(release, {answer: source}), subs / "fake.ipynb")
+        rows = grade_rows(aid, subs, tmp_path / aid, jobs=1)
+        assert rows["fake"]["status"].startswith(("ok", "flagged")) and float(rows["fake"]["score"]) == 0.0, rows
 
 
-def test_trusted_names_come_from_the_release_and_the_test_source():
+def test_trusted_imports_come_from_the_release():
     release = nbformat.read(NOTEBOOKS / AID / f"{AID}.ipynb", as_version=4)
     imports = release_imports(release)
     assert "from course_lib.testing import assert_close, assert_shape, assert_own" in imports
     assert not any("def " in s for s in imports)
-    read, bound = cell_names("def _h(a):\n    return assert_close('x', a, 1)\nx = torch.ones(1)\n_h(x)\n")
-    assert {"assert_close", "torch", "_h", "x"} <= set(read) and {"_h", "x"} == set(bound)

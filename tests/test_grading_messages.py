@@ -10,13 +10,13 @@ import json
 import re
 import subprocess
 import sys
-from datetime import datetime
 
 import nbformat
 import pytest
 
 from autograder import REPO, SOLUTIONS
 from autograder import cells as nbcells
+from autograder.config import AFTER_TIMEOUT
 
 pytestmark = pytest.mark.slow
 AID = "ch00"
@@ -111,28 +111,23 @@ def test_a_timeout_names_the_part_as_students_see_it(graded):
 
 
 def test_a_loop_costs_one_full_timeout_not_one_per_cell_that_calls_it(graded):
+    """Read from the limits the grader applied and how each cell ended, never from measured durations:
+    on a loaded machine a wall-clock assertion without a wide margin fails by chance."""
     _, _, course, _, _ = graded
     nb = nbformat.read(course / "autograded" / "loop" / AID / f"{AID}.ipynb", as_version=4)
     test = next(i for i, c in enumerate(nb.cells) if nbcells.grade_id(c) == "test_standardize_channels")
-
-    def seconds(cell):
-        times = cell.metadata["execution"]
-        start, end = (datetime.fromisoformat(times[k].replace("Z", "+00:00"))
-                      for k in ("iopub.execute_input", "shell.execute_reply"))
-        return (end - start).total_seconds()
-    assert seconds(nb.cells[test]) >= CELL_TIMEOUT, "the graded test gets the whole cell timeout"
+    assert nb.cells[test].metadata["autograder"]["limit"] == CELL_TIMEOUT, "the graded test gets the whole cell timeout"
+    assert any(o.get("ename") == "TimeoutError" for o in nb.cells[test].outputs), nb.cells[test].outputs
     again = nb.cells[test + 1]
+    assert again.metadata["autograder"]["limit"] == AFTER_TIMEOUT, "after a timeout, an ungraded cell gets only AFTER_TIMEOUT"
     assert any(o.get("ename") == "KeyboardInterrupt" for o in again.outputs), again.outputs
-    assert seconds(again) < CELL_TIMEOUT, "after a timeout, an ungraded cell gets only AFTER_TIMEOUT"
 
 
-def test_checksum_warnings_only_for_edited_test_cells(graded):
+def test_edited_test_cells_are_noted_and_run_as_released(graded):
     _, out, _, _, _ = graded
-    alice = json.loads((out / "logs" / "alice.log").read_text())
-    assert "checksum" not in alice["log"], "an untouched test cell must not be reported as changed"
-    edited = json.loads((out / "logs" / "edited.log").read_text())
-    assert "'checksum' for cell test_to_channels_first has changed" in edited["log"]
-    row = _rows(out / "grades.csv")["edited"]
+    rows = _rows(out / "grades.csv")
+    assert "was edited" not in rows["alice"]["notes"], "an untouched test cell must not be reported as changed"
+    row = rows["edited"]
     assert "test_to_channels_first: the test cell was edited" in row["notes"] and float(row["score"]) == 9, row
 
 

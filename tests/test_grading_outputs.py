@@ -75,24 +75,27 @@ def test_every_student_gets_a_feedback_page(tmp_path):
     assert "Nothing was received from you" in pages["zoe"]
 
 
-def _error_cell(line, ename="AssertionError", evalue="pairwise_sq_dists must not modify its inputs"):
-    return nbformat.v4.new_code_cell("x", outputs=[nbformat.v4.new_output(
-        "error", ename=ename, evalue=evalue, traceback=[f"Cell In[7], line {line}", f"{ename}: {evalue}"])])
-
-
 def test_hidden_test_failures_show_their_own_message_never_their_source():
     source = nbformat.read(SOLUTIONS / "ch00" / "ch00.ipynb", as_version=4)
     cell = nbcells.by_grade_id(source)["test_pairwise_sq_dists"]
     visible, secret = nbcells.visible_line_count(cell.source), nbcells.hidden_lines(cell.source)
     assert secret
-    message = failure_message(_error_cell(visible + 5), visible, secret)
+
+    def ended(kind, line, message, ename="AssertionError"):
+        return failure_message({"kind": kind, "line": line, "message": message, "ename": ename, "limit": 20},
+                               visible, secret)
+    message = ended("failed", visible + 5, "AssertionError: pairwise_sq_dists must not modify its inputs")
     assert message == "A hidden test failed: AssertionError: pairwise_sq_dists must not modify its inputs"
-    assert "other dtypes" not in message, "no boilerplate that may not apply"
-    # Student code raising with the hidden source it found: withheld.
-    leak = failure_message(_error_cell(visible + 5, "ValueError", secret[0]), visible, secret)
-    assert secret[0] not in leak and leak.startswith("A hidden test failed (ValueError)")
-    assert failure_message(_error_cell(2, "AssertionError", "visible says why"), visible, secret) == \
-        "AssertionError: visible says why"
+    assert ended("failed", 2, "AssertionError: visible says why") == "AssertionError: visible says why"
+    # Student code's own error: said to be the student's, already cut to one short line by the grader.
+    assert ended("student", 2, "ValueError: bad shape", "ValueError") == "Your code raised ValueError: bad shape"
+    assert ended("student", visible + 5, "ValueError: bad", "ValueError") == "A hidden test failed: your code raised ValueError: bad"
+    assert ended("student", 3, "NotImplementedError", "NotImplementedError").startswith("Not attempted yet")
+    # A message that quotes a hidden line (however it got there) is withheld.
+    leak = ended("failed", visible + 5, f"AssertionError: {secret[0]}")
+    assert secret[0] not in leak and leak.startswith("A hidden test failed (AssertionError)")
+    assert "did not finish in 20 s" in ended("timeout", None, "", "TimeoutError")
+    assert "killed the Python kernel" in ended("died", None, "", "KernelDied")
 
 
 @pytest.mark.parametrize("aid", RELEASED)
