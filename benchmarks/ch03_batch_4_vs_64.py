@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-import ch03_common
+import ch03_shared
 from course_lib.cifar_trainer import train
 from course_lib.protocol import compare, summarize
 
@@ -74,8 +74,8 @@ def main():
     torch.set_num_threads(1)
     if args.tune_seed in args.seeds:
         raise SystemExit("the measured seeds must be fresh: --seeds may not hold --tune-seed")
-    data = ch03_common.load(args.data)
-    cache = ch03_common.RunCache(args.cache)
+    data = ch03_shared.load(args.data)
+    cache = ch03_shared.RunCache(args.cache)
     c0 = time.process_time()
 
     # 1. eta for B = 4, on validation
@@ -110,7 +110,7 @@ def main():
         print(d.sentence(a, b, "test accuracy", " points", scale=100))
     all_runs = list(tuning.values()) + [r for rs in runs.values() for r in rs]
     out = {"what": "batch 4 vs batch 64 for the same epochs: same lr, then linear scaling with warm-up",
-           "data": data.record(), **ch03_common.machine(),
+           "data": data.record(), **ch03_shared.machine(),
            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
            "tuned": {"what": "eta for B = 4", "on": "validation", "seed": args.tune_seed, "eta": eta,
                      "grid": {f"{r['lr']:.6g}": r["accuracy"] for r in sorted(tuning.values(), key=lambda r: r["lr"])}},

@@ -7,7 +7,7 @@ to a CPU: the small CifarNet (widths 16-32-64) on the 5,085-image CIFAR-10 subse
    linear rule (--lr-per-64 x B / 64): from the rule, up while the steps to the target fall, else
    down while they fall, so that the best rate has a worse neighbour on both sides. Each tuning run trains on the
    training split (4,068 images), is evaluated on the validation split (1,017 images carved from
-   the training subset, ch03_common), and stops at the target or as soon as it is slower than
+   the training subset, benchmarks/ch03_shared), and stops at the target or as soon as it is slower than
    the best so far. One seed (--tune-seed) per rate.
 2. Measure. At its chosen rate, each batch size trains again with --seeds fresh seeds, evaluated on
    the test split on a grid fine enough to bracket the crossing within --resolution (relative),
@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import ch03_common
+import ch03_shared
 from course_lib.batch_sweep import crossing, evaluation_steps, fit_steps_vs_batch
 from course_lib.cifar_trainer import train
 from course_lib.protocol import bootstrap_groups, summarize
@@ -125,8 +125,8 @@ def main():
     if args.tune_seed in args.seeds:
         raise SystemExit("the measured seeds must be fresh: --seeds may not hold --tune-seed")
 
-    data = ch03_common.load(args.data)
-    cache = ch03_common.RunCache(args.cache)
+    data = ch03_shared.load(args.data)
+    cache = ch03_shared.RunCache(args.cache)
     c0 = time.process_time()
     tuned, tuning_runs, measured = {}, [], {}
     for b in args.batch_sizes:
@@ -167,7 +167,7 @@ def main():
     all_runs = tuning_runs + [r for runs in measured.values() for r in runs]
     out = {"what": "steps to a target accuracy vs batch size, CifarNet 16-32-64, learning rate tuned per batch "
                    "size on validation, steps measured on test with fresh seeds",
-           "data": data.record(), **ch03_common.machine(), "args": {k: (str(v) if isinstance(v, Path) else v)
+           "data": data.record(), **ch03_shared.machine(), "args": {k: (str(v) if isinstance(v, Path) else v)
                                                                    for k, v in vars(args).items()},
            "target": args.target, "tuned_on": "validation", "measured_on": "test",
            "per_batch": per_batch,

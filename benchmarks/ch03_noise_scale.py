@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import ch03_common
+import ch03_shared
 from course_lib.cifar_trainer import evaluate, train
 from course_lib.loader import DeviceLoader
 from course_lib.noise_scale import batch_grad_sq_norm, two_batch_estimates
@@ -47,7 +47,7 @@ def main():
     sweep = json.loads(SWEEP.read_text())
     tuned = next(p for p in sweep["per_batch"] if p["batch_size"] == args.batch_size)
     widths, warmup_images = sweep["args"]["widths"], sweep["args"]["warmup_images"]
-    data = ch03_common.load(args.data)
+    data = ch03_shared.load(args.data)
     images = DeviceLoader(data.train_x, data.train_y, 1, device="cpu").images      # normalised, no augmentation
     val = DeviceLoader(data.val_x, data.val_y, 1000, shuffle=False, device="cpu")
     loss_fn = torch.nn.CrossEntropyLoss()
@@ -85,7 +85,7 @@ def main():
               decay=False, widths=tuple(widths), tta=False, seed=args.seed, whitening=data.whitening,
               on_step=measure, device="cpu", progress=False)
     out = {"what": "gradient noise scale B_simple during training (CifarNet 16-32-64, batch 128, the sweep's tuned lr)",
-           "data": data.record(), **ch03_common.machine(), "args": vars(args),
+           "data": data.record(), **ch03_shared.machine(), "args": vars(args),
            "lr": tuned["lr"], "warmup_steps": max(1, warmup_images // args.batch_size), "widths": widths,
            "sweep_target": sweep["target"], "points": points,
            "cpu_seconds": {"training_steps": round(r.cpu_seconds, 1),

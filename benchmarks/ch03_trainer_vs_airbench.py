@@ -15,7 +15,7 @@ decay 0.95^5 (step/total)^3, and set to that average at the end); a random flip 
 then every image flipped on odd epochs, with a random 2-pixel translation each epoch.
 
 The protocol (CONTRIBUTING.md): the training split is 4,068 images of the 5,085-image subset, the
-validation split the other 1,017 (benchmarks/ch03_common.py). Each side tunes its learning rate
+validation split the other 1,017 (benchmarks/ch03_shared). Each side tunes its learning rate
 on validation with the same budget (three runs, one seed, factors 1/2, 1 and 2 of its own default);
 then each runs --seeds fresh seeds at its chosen rate for the same steps of the same batch size, and
 reads the test split once, with the same test-time augmentation at three levels (none, mirror,
@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-import ch03_common
+import ch03_shared
 from course_lib.cifar_trainer import FULL_RECIPE, CifarNet, identity_conv, train, tta_logits, whitening_filters
 from course_lib.loader import DeviceLoader
 from course_lib.protocol import compare, compare_ratio, summarize
@@ -232,8 +232,8 @@ def main():
         raise SystemExit("the measured seeds must be fresh: --seeds may not hold --tune-seed")
     if len(args.course_lrs) != len(args.port_lr_factors):
         raise SystemExit("both sides get the same tuning budget: give as many course lrs as port factors")
-    data = ch03_common.load(args.data)
-    cache = ch03_common.RunCache(args.cache)
+    data = ch03_shared.load(args.data)
+    cache = ch03_shared.RunCache(args.cache)
     c0 = time.process_time()
 
     flops = {COURSE: flops_per_image(CifarNet(FULL_RECIPE["widths"])), PORT: flops_per_image(Airbench94Port())}
@@ -270,7 +270,7 @@ def main():
     all_runs = [r for runs in tuning.values() for r in runs] + [r for runs in measured.values() for r in runs]
     out = {"what": "course trainer vs a CPU port of airbench94: each tuned on validation with the same budget, "
                    "then fresh seeds on test; FLOPs, CPU speed of training steps, accuracy after equal steps",
-           "data": data.record(), **ch03_common.machine(),
+           "data": data.record(), **ch03_shared.machine(),
            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
            "networks": {COURSE: {"widths": list(FULL_RECIPE["widths"])}, PORT: {"widths": [64, 256, 256]}},
            "tuning": {"on": "validation", "seed": args.tune_seed, "budget_runs_per_side": len(args.course_lrs),
