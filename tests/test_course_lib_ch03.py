@@ -321,3 +321,23 @@ def test_trainer_options_for_sweeps_eval_grid_schedule_whitening_and_step_times(
 def test_whitening_without_centering_uses_the_second_moment():
     x = torch.randn(50, 3, 8, 8) + 3.0                  # a large mean: centring changes the filters
     assert not torch.allclose(whitening_filters(x, 2), whitening_filters(x, 2, center=False))
+
+
+def test_the_gpu_try_it_trains_the_network_and_rate_the_page_measures():
+    """The page times FULL_RECIPE against airbench94; the exercise's GPU Try it must train that same
+    network at the rate the comparison chose on validation (one owner: cifar_trainer.FULL_RECIPE)."""
+    import json
+    from pathlib import Path
+
+    from course_lib.cifar_trainer import FULL_RECIPE
+    repo = Path(__file__).resolve().parents[1]
+    bench = json.loads((repo / "benchmarks" / "results" / "ch03_trainer_vs_airbench.json").read_text())
+    course = "course CifarNet"
+    assert tuple(bench["networks"][course]["widths"]) == tuple(FULL_RECIPE["widths"])
+    assert bench["tuning"]["chosen"][course] == FULL_RECIPE["lr"], "FULL_RECIPE's lr is not the one tuned on validation"
+    assert bench["args"]["batch_size"] == FULL_RECIPE["batch_size"]
+    notebook = json.loads((repo / "solutions" / "ch03" / "ch03.ipynb").read_text())
+    try_it = ["".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code"
+              and "train(" in "".join(c["source"]) and "grade_id" not in c["metadata"].get("nbgrader", {})]
+    assert try_it and all("pick(full=FULL_RECIPE" in src for src in try_it), \
+        "the notebook's GPU Try it cell must train FULL_RECIPE on a GPU"
