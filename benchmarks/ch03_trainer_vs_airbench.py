@@ -281,9 +281,9 @@ def main():
            "equal_work": {"steps": args.steps, "batch_size": args.batch_size,
                           "images": args.steps * args.batch_size,
                           "tta": "the same function and levels for both (0 none, 1 mirror, 2 mirror + 1-pixel shifts)",
-                          "differs": "each side keeps its own augmentation: course random crop (reflect-pad 4) and "
-                                     "random flip per batch; airbench flip drawn once then alternated per epoch, "
-                                     "random 2-pixel translation per epoch"},
+                          "differs": "the course takes a random crop (reflect-pad 4) and a random flip per batch, airbench "
+                                     "a flip drawn once per image then alternated every epoch, "
+                                     "and a random 2-pixel translation per epoch"},
            "timing": {"what": "CPU-seconds of training steps, each step's batch preparation included",
                       "excluded_warmup_steps": TIMING_WARMUP_STEPS, "order": "sides alternate run by run"},
            "gflop_per_image_fwd_bwd": {k: round(v / 1e9, 4) for k, v in flops.items()},
