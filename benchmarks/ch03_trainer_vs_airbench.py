@@ -217,8 +217,8 @@ def one_run(data, cache, args, *, side, lr, seed, on_test):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True, help="folder with train.npz and test.npz (images, labels)")
-    ap.add_argument("--steps", type=int, default=24,
-                    help="3 epochs of 7 batches and 3 steps: the bias freeze (after epoch 3) and lookahead both act")
+    ap.add_argument("--steps", type=int, default=14,
+                    help="2 epochs of 7 batches: lookahead acts (steps 5, 10, end), the bias freeze (after 3) does not")
     ap.add_argument("--batch-size", type=int, default=512)
     ap.add_argument("--course-lrs", type=float, nargs="+", default=[0.2, 0.4, 0.8], help="the course's tuning grid")
     ap.add_argument("--port-lr-factors", type=float, nargs="+", default=[0.5, 1.0, 2.0],
@@ -278,6 +278,10 @@ def main():
                       "grid": {side: {str(r["lr" if side == COURSE else "lr_factor_of_airbench"]):
                                       r["accuracy_by_tta_level"]["0"] for r in runs} for side, runs in tuning.items()},
                       "chosen": chosen_lr, "metric": "validation accuracy without TTA"},
+           "airbench_features_exercised": {
+               "lookahead": [s for s in range(5, args.steps + 1, 5)] + [args.steps],
+               "whitening_bias_frozen_from_step": 3 * (len(data.train_y) // args.batch_size)
+               if args.steps > 3 * (len(data.train_y) // args.batch_size) else None},
            "equal_work": {"steps": args.steps, "batch_size": args.batch_size,
                           "images": args.steps * args.batch_size,
                           "tta": "the same function and levels for both (0 none, 1 mirror, 2 mirror + 1-pixel shifts)",
