@@ -61,6 +61,9 @@ class Difference:
         if self.word == "not resolved":
             return (f"{a_name} and {b_name} are not resolved on {what}: the difference is {self.diff * scale:.3g}{unit} "
                     f"({span}), an interval that holds zero.")
+        sign = 1 if self.word == "higher" else -1          # the interval of the gap the sentence names
+        low, high = sorted((sign * self.low * scale, sign * self.high * scale))
+        span = f"95% interval {low:.3g} to {high:.3g}{unit}; {seeds}"
         return (f"{a_name}'s {what} is {self.word} than {b_name}'s by {abs(self.diff) * scale:.3g}{unit} ({span}).")
 
 

@@ -68,3 +68,8 @@ def test_validation_split_is_seeded_disjoint_and_complete():
     assert s.record()["validation"] == 20 and s.record()["validation_indices"] == s.validation.tolist()
     with pytest.raises(ValueError, match="n_validation"):
         validation_split(10, 10)
+
+
+def test_sentence_gives_the_interval_of_the_gap_it_names():
+    lower = compare([1.0, 2, 3, 4, 5], [11.0, 12, 13, 14, 15]).sentence("A", "B", "loss")
+    assert "lower than B's by 10" in lower and "interval 7.69 to 12.3" in lower
