@@ -188,7 +188,7 @@ def one_run(data, cache, args, *, side, lr, seed, on_test):
     if (run := cache.get(key)) is not None:
         return run
     eval_x, eval_y = (data.test_x, data.test_y) if on_test else (data.val_x, data.val_y)
-    c0 = time.process_time()
+    c0, started = time.process_time(), time.time()
     if side == COURSE:
         r = train(data.train_x, data.train_y, eval_x, eval_y, steps=args.steps, batch_size=args.batch_size, lr=lr,
                   widths=FULL_RECIPE["widths"], tta=0, seed=seed, whitening=data.whitening, device="cpu",
@@ -206,12 +206,21 @@ def one_run(data, cache, args, *, side, lr, seed, on_test):
            "step_cpu_seconds": [round(t, 4) for t in step_cpu],
            "timed_steps": len(timed), "images_per_cpu_second": len(timed) * args.batch_size / sum(timed),
            "cpu_seconds_steps": round(sum(step_cpu), 2), "cpu_seconds_setup": round(train_cpu - sum(step_cpu), 2),
-           "cpu_seconds": round(time.process_time() - c0, 2)}
+           "cpu_seconds": round(time.process_time() - c0, 2), "wall_clock": [started, time.time()]}
     print(f"{side:16s} lr={lr:.4g} seed={seed} {'test' if on_test else 'validation'}: "
           + ", ".join(f"TTA {k} {v:.1%}" for k, v in acc.items())
           + f"; {run['images_per_cpu_second']:.0f} images/CPU-s over steps {TIMING_WARMUP_STEPS + 1}-{args.steps}; "
           f"{run['cpu_seconds']} CPU-s", flush=True)
     return cache.put(run)
+
+
+def order(runs) -> str:
+    """How the two sides' runs met the machine's load: one after the other, or at the same time."""
+    course = [r["wall_clock"] for r in runs if r["side"] == COURSE and "wall_clock" in r]
+    port = [r["wall_clock"] for r in runs if r["side"] == PORT and "wall_clock" in r]
+    overlapping = sum(1 for a in course for b in port if a[0] < b[1] and b[0] < a[1])
+    return (f"{len(runs)} runs; {overlapping} pairs of a course run and a port run overlapped in time (two processes, "
+            f"one per side, sharing the machine's load); the others ran one after the other, alternating sides")
 
 
 def main():
@@ -226,6 +235,9 @@ def main():
     ap.add_argument("--tune-seed", type=int, default=0)
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "ch03_trainer_vs_airbench.runs.jsonl")
+    ap.add_argument("--read-cache", type=Path, nargs="*", default=[], help="more caches to reuse runs from")
+    ap.add_argument("--side", choices=["both", "course", "port"], default="both",
+                    help="run one side only (two processes at once); a last run with both writes the results")
     args = ap.parse_args()
     torch.set_num_threads(1)
     if args.tune_seed in args.seeds:
@@ -233,11 +245,20 @@ def main():
     if len(args.course_lrs) != len(args.port_lr_factors):
         raise SystemExit("both sides get the same tuning budget: give as many course lrs as port factors")
     data = ch03_shared.load(args.data)
-    cache = ch03_shared.RunCache(args.cache)
+    cache = ch03_shared.RunCache(args.cache, also=args.read_cache)
     c0 = time.process_time()
 
-    flops = {COURSE: flops_per_image(CifarNet(FULL_RECIPE["widths"])), PORT: flops_per_image(Airbench94Port())}
     grids = {COURSE: args.course_lrs, PORT: args.port_lr_factors}
+    if args.side != "both":                                             # one side's runs, into the cache
+        side = {"course": COURSE, "port": PORT}[args.side]
+        runs = [one_run(data, cache, args, side=side, lr=lr, seed=args.tune_seed, on_test=False) for lr in grids[side]]
+        best = max(runs, key=lambda r: r["accuracy_by_tta_level"]["0"])
+        lr = best["lr"] if side == COURSE else best["lr_factor_of_airbench"]
+        for seed in args.seeds:
+            one_run(data, cache, args, side=side, lr=lr, seed=seed, on_test=True)
+        print(f"{side}: all runs cached in {args.cache}; run again with --side both to write the results")
+        return
+    flops = {COURSE: flops_per_image(CifarNet(FULL_RECIPE["widths"])), PORT: flops_per_image(Airbench94Port())}
     tuning = {side: [] for side in grids}
     for i in range(len(args.course_lrs)):                                  # alternate the sides
         for side in grids:
@@ -289,7 +310,7 @@ def main():
                                      "a flip drawn once per image then alternated every epoch, "
                                      "and a random 2-pixel translation per epoch"},
            "timing": {"what": "CPU-seconds of training steps, each step's batch preparation included",
-                      "excluded_warmup_steps": TIMING_WARMUP_STEPS, "order": "sides alternate run by run"},
+                      "excluded_warmup_steps": TIMING_WARMUP_STEPS, "order": order(all_runs)},
            "gflop_per_image_fwd_bwd": {k: round(v / 1e9, 4) for k, v in flops.items()},
            "images_per_cpu_second": {side: vars(summarize(v)) for side, v in speed.items()},
            "images_per_cpu_second_values": speed, "ms_per_step_values": step_ms,

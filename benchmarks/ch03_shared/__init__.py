@@ -65,14 +65,17 @@ def machine() -> dict:
 class RunCache:
     """Finished runs by key, kept in a JSON-lines file so that an interrupted benchmark resumes."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, also=()):
+        """Runs are written to `path`; they are read from it and from the files in `also` (e.g. the
+        caches of processes that ran parts of the same benchmark at the same time)."""
         self.path = Path(path)
         self.runs = {}
-        if self.path.exists():
-            for line in self.path.read_text().splitlines():
-                if line.strip():
-                    run = json.loads(line)
-                    self.runs[run["key"]] = run
+        for file in (*map(Path, also), self.path):
+            if file.exists():
+                for line in file.read_text().splitlines():
+                    if line.strip():
+                        run = json.loads(line)
+                        self.runs[run["key"]] = run
 
     def get(self, key: str) -> dict | None:
         return self.runs.get(key)
