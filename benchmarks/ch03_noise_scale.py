@@ -41,12 +41,19 @@ def main():
     ap.add_argument("--b-big", type=int, default=1024)
     ap.add_argument("--draws", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sweep-cache", type=Path, help="read the tuned rate from the sweep's run cache, before it ends")
     args = ap.parse_args()
     torch.set_num_threads(1)
 
-    sweep = json.loads(SWEEP.read_text())
-    tuned = next(p for p in sweep["per_batch"] if p["batch_size"] == args.batch_size)
-    widths, warmup_images = sweep["args"]["widths"], sweep["args"]["warmup_images"]
+    if args.sweep_cache:                                   # the sweep's tuning runs, while it measures
+        runs = [json.loads(line) for line in args.sweep_cache.read_text().splitlines() if line.strip()]
+        tuning = [r for r in runs if r["phase"] == "tune" and r["batch_size"] == args.batch_size and r["crossing"]]
+        lr = min(tuning, key=lambda r: r["crossing"]["steps"])["lr"]
+        widths, warmup_images, target = [16, 32, 64], 2048, 0.5
+    else:
+        sweep = json.loads(SWEEP.read_text())
+        lr = next(p for p in sweep["per_batch"] if p["batch_size"] == args.batch_size)["lr"]
+        widths, warmup_images, target = sweep["args"]["widths"], sweep["args"]["warmup_images"], sweep["target"]
     data = ch03_shared.load(args.data)
     images = DeviceLoader(data.train_x, data.train_y, 1, device="cpu").images      # normalised, no augmentation
     val = DeviceLoader(data.val_x, data.val_y, 1000, shuffle=False, device="cpu")
@@ -81,13 +88,13 @@ def main():
               f"tr {d[:, 1].mean():.1f}, validation acc {accuracy:.1%}", flush=True)
 
     r = train(data.train_x, data.train_y, data.val_x, data.val_y, steps=max(args.checkpoints),
-              batch_size=args.batch_size, lr=tuned["lr"], warmup=max(1, warmup_images // args.batch_size),
+              batch_size=args.batch_size, lr=lr, warmup=max(1, warmup_images // args.batch_size),
               decay=False, widths=tuple(widths), tta=False, seed=args.seed, whitening=data.whitening,
               on_step=measure, device="cpu", progress=False)
     out = {"what": "gradient noise scale B_simple during training (CifarNet 16-32-64, batch 128, the sweep's tuned lr)",
-           "data": data.record(), **ch03_shared.machine(), "args": vars(args),
-           "lr": tuned["lr"], "warmup_steps": max(1, warmup_images // args.batch_size), "widths": widths,
-           "sweep_target": sweep["target"], "points": points,
+           "data": data.record(), **ch03_shared.machine(), "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+           "lr": lr, "warmup_steps": max(1, warmup_images // args.batch_size), "widths": widths,
+           "sweep_target": target, "points": points,
            "cpu_seconds": {"training_steps": round(r.cpu_seconds, 1),
                            "estimates": round(sum(p["estimate_cpu_seconds"] for p in points), 1),
                            "this_invocation": round(time.process_time() - c_all, 1)}}
