@@ -8,7 +8,7 @@ CHECK_PYTHON = @$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v 
 	f"make: the course needs Python 3.11 or newer (its pinned numpy, matplotlib and ipykernel do); \
 	$(PYTHON) is {v.major}.{v.minor}. Install a newer one and run: make $(MAKECMDGOALS) PYTHON=python3.11")'
 
-.PHONY: venv student wheel book notebooks lint test test-fast clean
+.PHONY: venv student wheel book notebooks publish lint test test-fast clean
 
 $(STAMP): requirements.txt requirements-student.txt pyproject.toml
 	$(CHECK_PYTHON)
@@ -49,9 +49,16 @@ book: notebooks
 	@echo
 	@echo "The site is built: open file://$(abspath _build/html/index.html)"
 
-## ruff (rules in pyproject.toml)
+## the students' repository, without solutions or hidden tests, in an empty folder outside this one:
+## make publish DEST=../dl-course-students (README.md, "Publishing to students")
+publish: $(STAMP)
+	@test -n "$(DEST)" || { echo "make publish: say where, e.g. make publish DEST=../dl-course-students"; exit 2; }
+	$(BIN)/python -m autograder publish "$(DEST)"
+
+## ruff (rules in pyproject.toml); code lines of the book's pages fit the desktop column
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/python book/_ext/check_code_lines.py
 
 ## everything CI checks (run .ci/run first on a fresh machine: it installs the system packages)
 test: lint

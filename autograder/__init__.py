@@ -3,6 +3,8 @@
     python -m autograder release                 # solutions/ -> notebooks/ (nbgrader generate_assignment)
     python -m autograder release --check         # fail if notebooks/ is out of date
     python -m autograder grade ch00 SUBMISSIONS --out DIR
+    python -m autograder publish DEST            # the students' repository: no solutions, no hidden tests
+    python -m autograder gradescope ch00 --out autograder.zip
 
 Modules:
   cells      what an nbgrader cell is: kinds, grade ids, points, hidden-test blocks, parts
@@ -20,6 +22,8 @@ Modules:
   feedback   one student's HTML page (hidden tests' messages, never their source)
   release    generate notebooks/ from solutions/, check it is in sync
   setup_cell the first cell of every notebook: find or install course_lib
+  publish    the students' repository (the two repositories of _config.yml), checked for leaks
+  gradescope Gradescope's autograder zip, and its run on one submission (gradescope_bundle/ scripts)
 """
 from pathlib import Path
 

@@ -1,4 +1,4 @@
-"""Command line: `python -m autograder {grade,release} ...` (run from the repository root)."""
+"""Command line: `python -m autograder {grade,release,publish,gradescope} ...` (run from the repository root)."""
 from __future__ import annotations
 
 import argparse
@@ -51,7 +51,13 @@ def main(argv=None) -> int:
     r.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
     r.add_argument("--check", action="store_true", help="only check that notebooks/ is in sync; exit 1 if not")
 
+    from . import gradescope, publish
+    publish.add_parser(sub)
+    gradescope.add_parser(sub)
+
     args = parser.parse_args(argv)
+    if hasattr(args, "run"):
+        return args.run(args)
     if args.command == "grade":
         from .grade import main as grade_main
         return grade_main(args)

@@ -19,14 +19,14 @@ class ReleaseError(RuntimeError):
 
 
 # The notebooks' first cell (it finds or installs course_lib) has one source, setup_cell.py; the
-# release stamps it, with _config.yml's repository URL, into every solution's first cell.
+# release stamps it, with the students' repository (_config.yml), into every solution's first cell.
 SETUP_CELL = Path(__file__).with_name("setup_cell.py")
 
 
 def setup_cell_source() -> str:
-    import yaml
+    from .publish import repositories
 
-    url = yaml.safe_load((SOLUTIONS.parent / "_config.yml").read_text())["repository"]["url"]
+    url = repositories().published.url
     return SETUP_CELL.read_text().replace("__REPOSITORY_URL__", url).rstrip("\n")
 
 

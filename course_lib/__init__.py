@@ -9,7 +9,9 @@ One idea per module; each module's docstring names the chapter that introduces i
     data           0     download: the one way course code fetches files (checksummed, cached;
                          COURSE_OFFLINE, COURSE_DATA_DIR)
     datasets       1     small data sets that need no download: load_iris, train_test_split, make_moons
-    plotting       0     use_course_style
+    plotting       0     use_course_style (phone-legible figures, SVG in Jupyter), PALETTE, legend_below,
+                         check_figure
+    tables         2     table: result rows as a Markdown table (an HTML table on the site)
     gradcheck      1     numeric_grad, relative_error
     testing        0     assert_shape, assert_close, assert_own, assert_written_by_hand (test helpers with
                          teaching messages)
@@ -31,6 +33,18 @@ One idea per module; each module's docstring names the chapter that introduces i
     gpt            5     GPTConfig, GPT (nanoGPT's / GPT-2's parameter layout, HF loader), surprisal
     gpt_train      5     train, TrainConfig, lr_at, peak_flops, mfu; `python -m course_lib.gpt_train`
                          (bf16/fp16 autocast, fused AdamW, torch.compile, resume, DDP under torchrun)
+    bm25           6     BM25 (Okapi; scores equal rank_bm25's BM25Okapi), words: ranking passages for a query
+    knn_search     6     exact_search (one matrix product, L2 or cosine), recall_at_k, check_query
+    faiss_index    6     build_index: faiss flat / IVF / HNSW / IVF-PQ, or exact search with one notice
+                         when faiss is missing; bytes_per_entry
+    knnlm          6     kNN-LM (Khandelwal et al. 2020): encode_positions, Datastore, build_datastore,
+                         knn_distribution, interpolate, tune (on validation), KNNLM for sampling
+    ralm           6     retrieval in context (Ram et al. 2023): PassageRetriever (BM25), in_context_input,
+                         continuation_nll, evaluate_in_context
+    tensor         7     Tensor (tinygrad's API): four op kinds, gradient rules over them, everything else derived
+    lazy           7     LazyBuffer graph, View, create_schedule (fusion), generated C kernels (numpy fallback)
+    charmlp        7     a character-level MLP for any tinygrad- or torch-style Tensor: init, windows, loss, SGD step
+    kernelcheck    7     run_kernel_source: run an exercise's generated kernel source beside student code
 
 `import course_lib` is cheap: the names in __all__ load their module (and torch) on first use, so
 the scalar engine runs without importing torch at all.

@@ -133,9 +133,10 @@ class GPT(nn.Module):
         return 6 * self.num_params() + 12 * L * H * Q * T
 
     def forward(self, idx, targets=None):
-        """idx (B, T) token ids -> (logits, loss). Without targets only the last position's logits
-        are computed (all that sampling needs); with targets, all of them and the mean cross-entropy.
-        Targets equal to -1 are ignored."""
+        """idx (B, T) token ids -> (logits (B, T, vocab), loss): the mean cross-entropy of targets
+        (B, T), or None without targets. Targets equal to -1 are ignored. (nanoGPT, without targets,
+        computes only the last position's logits, an inference-time shortcut; here the logits always
+        have every position, as the chapter's exercise says, so one call serves sampling and surprisal.)"""
         B, T = idx.shape
         if T > self.config.block_size:
             raise ValueError(f"sequence of length {T} is longer than block_size={self.config.block_size}; "
@@ -144,11 +145,11 @@ class GPT(nn.Module):
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # (B, T, C)
         for block in self.transformer.h:
             x = block(x)
-        x = self.transformer.ln_f(x)
+        logits = self.lm_head(self.transformer.ln_f(x))                     # (B, T, vocab)
         if targets is None:
-            return self.lm_head(x[:, [-1], :]), None                         # (B, 1, vocab)
-        logits = self.lm_head(x)                                             # (B, T, vocab)
-        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
+            return logits, None
+        # reshape, not view: targets may be a non-contiguous slice of a bigger batch (x, y = w[:, :-1], w[:, 1:])
+        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
         return logits, loss
 
     def crop_block_size(self, block_size: int) -> None:

@@ -18,8 +18,9 @@ travel there by value. So a test cell that must work in both places:
   code must not reach the student's process), only data, course_lib objects and the student's own;
 - wraps in `student_side(obj)` any object the student's code must change in place, backpropagate
   through, or keep between calls (parameters, models, optimisers, buffers), then reads it back;
-- takes gradients through student code with `grads_through`, and checks "by hand" with
-  `assert_written_by_hand`: both run in the student's process when graded;
+- takes gradients through student code with `grads_through`, checks "by hand" with
+  `assert_written_by_hand`, and how a model is called (mode, no_grad, shapes) with `forward_calls`:
+  these run in the student's process when graded;
 - runs anything that comes from the student as code (source text a part returns, say) only through
   a course_lib function marked `@beside_student_code`, never with exec/eval in the test itself.
 Functions marked `@beside_student_code` run in the student's process when graded (their arguments
@@ -143,6 +144,27 @@ def grads_through(fn, *inputs, grad_output=None):
     return out.detach(), tuple(grads)
 
 
+@beside_student_code
+def forward_calls(module, fn, *args, **kwargs):
+    """(result, calls): result = fn(*args, **kwargs), and for each call of `module` (an nn.Module)
+    while fn ran, a dict: `grad_enabled` (was autograd recording?), `training` (the module's mode)
+    and `shapes` (the shapes of its tensor arguments). So a test can check "in evaluation mode,
+    under torch.no_grad(), n_batches batches of this shape" without a probe class of its own.
+    Runs in the student's process when graded; `calls` is plain data."""
+    calls = []
+
+    def record(mod, inputs, kw):
+        calls.append(dict(grad_enabled=torch.is_grad_enabled(), training=mod.training,
+                          shapes=[tuple(a.shape) for a in (*inputs, *kw.values()) if isinstance(a, torch.Tensor)]))
+
+    hook = module.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        result = fn(*args, **kwargs)
+    finally:
+        hook.remove()
+    return result, calls
+
+
 def raises_not_implemented(fn, *args, **kwargs) -> bool:
     """True while an exercise still holds its stub (so a test can say "not done yet" kindly)."""
     try:
@@ -168,18 +190,22 @@ class _CallRecorder(TorchFunctionMode):
 
 
 @beside_student_code
-def assert_written_by_hand(what: str, fn, *args, torch_functions=(), modules=(), **kwargs):
+def assert_written_by_hand(what: str, fn, *args, torch_functions=(), modules=(), functions=(), **kwargs):
     """Call fn(*args, **kwargs) and fail if it used any of `torch_functions` (torch.nn modules that
-    call them count too: nn.LayerNorm calls F.layer_norm) or any function defined in `modules`.
+    call them count too: nn.LayerNorm calls F.layer_norm), any function defined in `modules`, or any
+    of the Python `functions` (when the rest of their module may run: a reference model's forward).
     Returns fn's result. The calls are recorded and checked afterwards, so no try/except hides them.
     """
     targets = {f: f"{getattr(f, '__module__', None) or 'torch'}.{f.__name__}" for f in torch_functions}
     files = {inspect.getsourcefile(m): m.__name__ for m in modules}
+    codes = {inspect.unwrap(f).__code__: f"{f.__module__}.{f.__qualname__}" for f in functions}   # past decorators
     used_modules = []
 
     def profile(frame, event, arg):
         if event == "call" and frame.f_code.co_filename in files:
             used_modules.append(f"{files[frame.f_code.co_filename]}.{frame.f_code.co_name}")
+        elif event == "call" and frame.f_code in codes:
+            used_modules.append(codes[frame.f_code])
 
     recorder = _CallRecorder(targets)
     old_profile = sys.getprofile()

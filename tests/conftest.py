@@ -1,10 +1,10 @@
 """Shared fixtures. Tests never depend on ../shared: they make their own small data.
 
 Site fixtures: `built_site` builds the whole book once per session (as `make book` does, with
--W -n); `page` is a headless-Chromium page on that site. The site loads MathJax (and, on pages
-with widgets, require.js and the widget manager) from CDNs, which tests cannot reach: the browser
-is given the same files from their npm packages, downloaded once, checksummed, into
-.cache/browser-deps (course_lib.data.download).
+-W -n); `page` is a headless-Chromium page on that site. The site loads MathJax from a CDN, which
+tests cannot reach: the browser is given the same files from its npm package, downloaded once,
+checksummed, into .cache/browser-deps (course_lib.data.download). Widgets need no CDN: the site
+serves its own viewer (book/_static/widget_viewer.js).
 """
 from __future__ import annotations
 
@@ -62,11 +62,8 @@ def venv_scripts_on_path():
 # npm package -> (version, tarball sha256). The CDN URLs in the built pages map onto these.
 BROWSER_DEPS = {
     "mathjax": ("3.2.2", "1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09"),
-    "requirejs": ("2.3.4", "583693b373f6ab0528ea6644fab5cdb5822011c9b5b1ff1615590d5f2f473dcd"),
-    "@jupyter-widgets/html-manager": ("1.0.6", "6c198ceb99ba7e7526990a1de16e8147ad7d3a714e3fb06741183623c04b5f6e"),
 }
 CDN = re.compile(r"https://(?:cdn\.jsdelivr\.net/npm|unpkg\.com)/((?:@[^/@]+/)?[^/@]+)@[^/]+/(.*)")
-REQUIRE_JS = re.compile(r"https://cdnjs\.cloudflare\.com/ajax/libs/require\.js/[^/]+/require(?:\.min)?\.js")
 
 
 @pytest.fixture(scope="session")
@@ -158,7 +155,7 @@ def open_page(browser, browser_deps, site_url, viewport=DESKTOP):
         if url.startswith(site_url) or url.startswith("data:"):
             return r.continue_()
         m = CDN.match(url)
-        name, rel = (m.group(1), m.group(2)) if m else (("requirejs", "require.js") if REQUIRE_JS.match(url) else (None, None))
+        name, rel = (m.group(1), m.group(2)) if m else (None, None)
         if name in browser_deps and (browser_deps[name] / rel).is_file():
             page.bytes[url] = (browser_deps[name] / rel).stat().st_size   # what the CDN would send
             return r.fulfill(path=str(browser_deps[name] / rel))

@@ -315,6 +315,40 @@ def test_assert_own_rejects_imported_objects():
         testing.assert_own(torch.nn.functional.relu(torch.zeros(1)))
 
 
+def test_forward_calls_records_mode_grad_and_shapes_and_removes_its_hook():
+    net = torch.nn.Linear(3, 2)
+
+    def use(model, xs):
+        model.eval()
+        with torch.no_grad():
+            out = [model(x) for x in xs]
+        model(input=xs[0])
+        return len(out)
+
+    result, calls = testing.forward_calls(net, use, net, [torch.zeros(4, 3), torch.zeros(1, 3)])
+    assert result == 2
+    assert calls == [dict(grad_enabled=False, training=False, shapes=[(4, 3)]),
+                     dict(grad_enabled=False, training=False, shapes=[(1, 3)]),
+                     dict(grad_enabled=True, training=False, shapes=[(4, 3)])]
+    assert not net._forward_pre_hooks
+
+
+def test_assert_written_by_hand_flags_listed_functions_and_lets_the_rest_of_their_module_run():
+    from course_lib import gpt
+    model = gpt.GPT(gpt.GPTConfig(block_size=4, vocab_size=5, n_layer=1, n_head=1, n_embd=4))
+    ids = torch.tensor([1, 2, 3])
+
+    def own(m, i):                          # the model's forward (in course_lib.gpt) may run
+        return m(i[None, :-1])[0]
+
+    def wrapper(m, i):                      # gpt.surprisal is decorated with torch.no_grad()
+        return gpt.surprisal(m, i)
+
+    testing.assert_written_by_hand("own", own, model, ids, functions=[gpt.surprisal])
+    with pytest.raises(AssertionError, match="course_lib.gpt.surprisal"):
+        testing.assert_written_by_hand("wrapper", wrapper, model, ids, functions=[gpt.surprisal])
+
+
 def test_assert_close_cannot_be_fooled_by_a_tensor_subclass():
     class Liar(torch.Tensor):                      # answers every unwrap with the expected values
         @classmethod

@@ -48,8 +48,9 @@ def test_two_axes_link_the_second_control_to_every_inner_stack():
 
 def test_frames_of_each_kind_and_clear_errors():
     fig = plt.figure(figsize=(1, 1))
-    img = as_widget(fig)
-    assert isinstance(img, widgets.Image) and img.value[:4] == b"\x89PNG"
+    img = as_widget(fig, alt="an empty square")
+    assert isinstance(img, widgets.Image) and img.format == "svg+xml" and b"<svg" in bytes(img.value)[:1000]
+    assert img.tooltip == "an empty square"
     assert not plt.get_fignums(), "the figure should be closed once rendered"
     assert isinstance(as_widget(b"\x89PNG..."), widgets.Image)
     label = widgets.Label("x")
@@ -60,3 +61,11 @@ def test_frames_of_each_kind_and_clear_errors():
         precomputed_widget(str, {"x": []})
     with pytest.raises(ValueError, match="unknown control"):
         precomputed_widget(str, {"x": ["a"]}, controls={"x": "knob"})
+
+
+def test_frames_carry_alt_text_naming_the_choice():
+    box = precomputed_widget(lambda i: plt.figure(figsize=(1, 1)), {"η": ["0.1", "0.3"]}, alt="Loss curve")
+    assert [f.tooltip for f in box.children[-1].children] == ["Loss curve (η: 0.1)", "Loss curve (η: 0.3)"]
+    box = precomputed_widget(lambda i, j: plt.figure(figsize=(1, 1)), {"a": ["x", "y"], "b": ["u"]},
+                             alt=lambda i, j: f"frame {i}-{j}")
+    assert [inner.children[0].tooltip for inner in box.children[-1].children] == ["frame 0-0", "frame 1-0"]

@@ -96,13 +96,16 @@ def test_same_seed_same_weights_and_init_statistics():
     assert big.transformer.h[0].attn.c_attn.bias.abs().max() == 0
 
 
-def test_forward_without_targets_returns_last_position_only_and_rejects_long_inputs():
+def test_forward_without_targets_returns_every_position_and_rejects_long_inputs():
     model = GPT(GPTConfig(**SMALL)).eval()
     idx = torch.randint(23, (2, 10))
     logits, loss = model(idx)
-    assert logits.shape == (2, 1, 23) and loss is None
+    assert logits.shape == (2, 10, 23) and loss is None
     full, _ = model(idx, idx)
-    torch.testing.assert_close(logits[:, 0], full[:, -1])
+    torch.testing.assert_close(logits, full)
+    window = torch.randint(23, (2, 11))                  # targets as a non-contiguous view of a bigger batch
+    _, loss = model(window[:, :-1], window[:, 1:])
+    torch.testing.assert_close(loss, model(window[:, :-1].clone(), window[:, 1:].clone())[1])
     with pytest.raises(ValueError, match="block_size"):
         model(torch.zeros(1, 17, dtype=torch.long))
     with pytest.raises(ValueError, match="multiple of n_head"):

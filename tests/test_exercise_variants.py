@@ -290,3 +290,24 @@ def test_headline_mistake_fails_the_visible_test_by_name(aid, answer_id, label):
     (test_id, message), = failed.items()
     assert words.lower() in message.lower(), (
         f"{aid}/{test_id} fails the headline mistake ({label}) with a message that does not say {words!r}:\n{message}")
+
+
+# ---- reading the messages: `PYTHONPATH=. .venv/bin/python tests/test_exercise_variants.py ch03 [answer_id]` --
+def print_messages(aid: str, only: str | None = None) -> None:
+    """Each WRONG variant's first failure: the test cell, whether its visible part fails, the message."""
+    cases = [(gid, label) for gid, pairs in VARIANTS[aid].WRONG.items() if only in (None, gid) for label, _ in pairs]
+    caught = 0
+    for _, gid, label in in_notebook_order([(aid, g, lab) for g, lab in cases]):
+        source = dict(VARIANTS[aid].WRONG[gid])[label]
+        failed = failures(run_variant(aid, gid, source, "until_fail"))
+        visible = failures(run_variant(aid, gid, source, "visible"))
+        caught += bool(failed)
+        where = ", ".join(failed) or "NOT CAUGHT"
+        message = next(iter(failed.values()), "")
+        print(f"[{gid}] {label}\n    {where}{' (visible)' if visible else ''}: {message[:600]}\n")
+    print(f"{aid}: {caught} of {len(cases)} wrong variants caught")
+
+
+if __name__ == "__main__":
+    import sys
+    print_messages(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None)

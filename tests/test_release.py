@@ -59,11 +59,11 @@ def test_first_cell_is_the_one_set_up_cell(repo, aid):
     """Colab opens the notebook straight from the repository; its first cell finds or installs course_lib.
 
     The cell has one source, autograder/setup_cell.py, which `python -m autograder release` stamps
-    into every solution with _config.yml's repository URL.
+    into every solution with the students' repository URL (_config.yml's repository.published.url).
     """
-    url = yaml.safe_load((repo / "_config.yml").read_text())["repository"]["url"]
+    url = yaml.safe_load((repo / "_config.yml").read_text())["repository"]["published"]["url"]
     want = setup_cell_source()
-    assert f'repository="{url}"' in want, f"the set-up cell must fall back to _config.yml's repository ({url})"
+    assert f'repository="{url}"' in want, f"the set-up cell must fall back to the students' repository ({url})"
     assert not stale_setup_cells([aid]), (
         f"solutions/{aid}: the first cell is not autograder/setup_cell.py's set-up cell: run "
         f"`python -m autograder release {aid}` (it stamps the cell) and commit")

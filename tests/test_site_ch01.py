@@ -1,5 +1,6 @@
 """Chapter 1's page in a real browser: its formulas render, its figures load, and the learning-rate
-slider (ipywidgets, embedded as static widget state: the site has no kernel) changes the picture.
+slider (ipywidgets, embedded as static widget state and shown by the site's kernel-free viewer,
+book/_static/widget_viewer.js) changes the picture.
 
 Uses the whole-site build from conftest.py (`built_site`), like tests/test_site.py.
 """
@@ -53,14 +54,15 @@ def test_ch01_page_renders_formulas_and_figures(built_site, site_url, page):
 
 def test_ch01_learning_rate_slider_changes_the_picture(built_site, site_url, page):
     page.goto(f"{site_url}/{PAGE}", wait_until="load")
-    page.wait_for_selector(".jupyter-widgets .noUi-handle", timeout=30000)
+    page.wait_for_selector(".jupyter-widgets input[type=range]", timeout=30000)
     page.wait_for_function("() => [...document.querySelectorAll('.jupyter-widgets img')].some(i => i.naturalWidth > 0)",
                            timeout=20000)
     readout = page.locator(".jupyter-widgets .widget-readout").first
     first_label, first_frame = readout.inner_text(), shown_frame(page)
     assert first_frame.startswith("blob:") or first_frame.startswith("data:"), f"no single frame shown: {first_frame}"
 
-    handle = page.locator(".jupyter-widgets .noUi-handle").first
+    handle = page.locator(".jupyter-widgets input[type=range]").first
+    assert handle.get_attribute("aria-label") == "learning rate η", "the slider should be named by its label"
     handle.scroll_into_view_if_needed()
     frames, labels = {first_frame}, {first_label}
     for key in ["ArrowRight", "ArrowRight", "Home", "ArrowRight"]:

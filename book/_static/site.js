@@ -37,7 +37,7 @@
     // Inline math cannot wrap: a formula wider than its line becomes its own scrolling box.
     // (Measured afresh each time: while MathJax typesets, a formula sits in a zero-width box.)
     document.querySelectorAll(".bd-article mjx-container:not([display='true'])").forEach((m) => {
-      const column = m.closest("p, li, td, dd");
+      const column = m.closest("p, li, td, dd, h1, h2, h3, h4, h5, h6");
       if (!column || column.clientWidth < 100) return;
       m.classList.remove("sf-scroll");
       const r = m.getBoundingClientRect(), c = column.getBoundingClientRect();
@@ -54,6 +54,41 @@
         if (!el.hasAttribute("tabindex")) el.tabIndex = 0;   // scrollable with the keyboard too
       }
     });
+  }
+
+  // 3. Search results without raw TeX. Sphinx's search shows, under each result, text taken from
+  // the page's HTML, where a formula is still its TeX source ("\\(\\bar v = \\frac{...}\\)"):
+  // MathJax only typesets it in the page itself. The snippet gets a plain-text reading instead.
+  const SYMBOLS = {
+    alpha: "α", beta: "β", gamma: "γ", delta: "δ", epsilon: "ε", varepsilon: "ε", eta: "η", theta: "θ",
+    lambda: "λ", mu: "μ", nu: "ν", pi: "π", rho: "ρ", sigma: "σ", tau: "τ", phi: "φ", psi: "ψ", omega: "ω",
+    Delta: "Δ", Sigma: "Σ", Omega: "Ω", partial: "∂", nabla: "∇", sum: "∑", prod: "∏", infty: "∞",
+    cdot: "·", times: "×", top: "ᵀ", odot: "⊙", leftarrow: "←", to: "→", rightarrow: "→", mapsto: "↦",
+    iff: "⟺", ne: "≠", neq: "≠", le: "≤", leq: "≤", ge: "≥", geq: "≥", approx: "≈", sim: "∼", in: "∈",
+    lfloor: "⌊", rfloor: "⌋", lvert: "|", rvert: "|", "|": "‖", ldots: "…", dots: "…", cdots: "⋯", pm: "±",
+  };
+  function texToText(tex) {
+    let t = tex.replace(/^\s*(\\\(|\\\[|\$\$?)|(\\\)|\\\]|\$\$?)\s*$/g, "");
+    t = t.replace(/\\(?:begin|end)\{[^}]*\}/g, " ").replace(/\\\\(\[[^\]]*\])?|&/g, " ");
+    for (let i = 0; i < 4; i++) {       // innermost first: \frac{\bar a}{b}
+      t = t.replace(/\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}/g, "($1)/($2)")
+        .replace(/\\sqrt\s*\{([^{}]*)\}/g, "√($1)")
+        .replace(/\\(?:bar|overline)\s*\{([^{}]*)\}/g, "$1\u0304").replace(/\\hat\s*\{([^{}]*)\}/g, "$1\u0302")
+        .replace(/\\(?:mathrm|text|textrm|mathbf|mathit|operatorname|mathcal|boldsymbol)\s*\{([^{}]*)\}/g, "$1");
+    }
+    t = t.replace(/\\bar\s*(\w)/g, "$1\u0304").replace(/\\hat\s*(\w)/g, "$1\u0302");
+    t = t.replace(/\\(?:left|right|big|Big|bigg|Bigg|textstyle|displaystyle|mathrel|limits)\b/g, "");
+    t = t.replace(/\\(?:,|;|:|!|quad|qquad| )/g, " ");
+    t = t.replace(/\\([A-Za-z]+|\|)/g, (m, name) => SYMBOLS[name] ?? name);
+    return t.replace(/[{}]/g, "").replace(/\s+/g, " ").trim();
+  }
+  if (typeof Search !== "undefined" && Search.htmlToText) {
+    const htmlToText = Search.htmlToText;
+    Search.htmlToText = (htmlString, anchor) => {
+      const doc = new DOMParser().parseFromString(htmlString, "text/html");
+      doc.querySelectorAll(".math").forEach((el) => { el.textContent = texToText(el.textContent); });
+      return htmlToText(doc.documentElement.outerHTML, anchor);
+    };
   }
 
   function ready() {
