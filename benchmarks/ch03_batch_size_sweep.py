@@ -120,13 +120,15 @@ def main():
     ap.add_argument("--tune-seed", type=int, default=0)
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5], help="fresh seeds for the measurement")
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "ch03_batch_size_sweep.runs.jsonl")
+    ap.add_argument("--read-cache", type=Path, nargs="*", default=[],
+                    help="more caches to reuse runs from (processes that measured other batch sizes at once)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     if args.tune_seed in args.seeds:
         raise SystemExit("the measured seeds must be fresh: --seeds may not hold --tune-seed")
 
     data = ch03_shared.load(args.data)
-    cache = ch03_shared.RunCache(args.cache)
+    cache = ch03_shared.RunCache(args.cache, also=args.read_cache)
     c0 = time.process_time()
     tuned, tuning_runs, measured = {}, [], {}
     for b in args.batch_sizes:
