@@ -180,7 +180,7 @@ def main():
            "cpu_seconds": {"tuning": round(sum(r["cpu_seconds"] for r in tuning_runs), 1),
                            "measurement": round(sum(r["cpu_seconds"] for r in all_runs if r["phase"] == "measure"), 1),
                            "this_invocation": round(time.process_time() - c0, 1)}}
-    RESULTS.write_text(json.dumps(out, indent=1) + "\n")
+    RESULTS.write_text(json.dumps(out, indent=1, default=str) + "\n")
     print("wrote", RESULTS)
 
 

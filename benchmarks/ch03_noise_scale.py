@@ -61,6 +61,19 @@ def main():
     points = []
     c_all = time.process_time()
 
+    def write(training_cpu_seconds=None):
+        """The results so far: written after every checkpoint, so a stopped run keeps what it measured."""
+        out = {"what": "gradient noise scale B_simple during training (CifarNet 16-32-64, batch 128, the sweep's "
+                       "tuned lr)", "complete": training_cpu_seconds is not None,
+               "data": data.record(), **ch03_shared.machine(),
+               "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+               "lr": lr, "warmup_steps": max(1, warmup_images // args.batch_size), "widths": widths,
+               "sweep_target": target, "points": points,
+               "cpu_seconds": {"training_steps": training_cpu_seconds,
+                               "estimates": round(sum(p["estimate_cpu_seconds"] for p in points), 1),
+                               "this_invocation": round(time.process_time() - c_all, 1)}}
+        RESULTS.write_text(json.dumps(out, indent=1, default=str) + "\n")
+
     def measure(step, model):
         if step not in args.checkpoints:
             return
@@ -86,19 +99,13 @@ def main():
                        "validation_accuracy": accuracy, "estimate_cpu_seconds": round(time.process_time() - c0, 2)})
         print(f"step {step:4d}: B_simple = {estimate:7.1f} (95% {lo:.0f}..{hi:.0f}), |G|^2 {d[:, 0].mean():.3f}, "
               f"tr {d[:, 1].mean():.1f}, validation acc {accuracy:.1%}", flush=True)
+        write()
 
     r = train(data.train_x, data.train_y, data.val_x, data.val_y, steps=max(args.checkpoints),
               batch_size=args.batch_size, lr=lr, warmup=max(1, warmup_images // args.batch_size),
               decay=False, widths=tuple(widths), tta=False, seed=args.seed, whitening=data.whitening,
               on_step=measure, device="cpu", progress=False)
-    out = {"what": "gradient noise scale B_simple during training (CifarNet 16-32-64, batch 128, the sweep's tuned lr)",
-           "data": data.record(), **ch03_shared.machine(), "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-           "lr": lr, "warmup_steps": max(1, warmup_images // args.batch_size), "widths": widths,
-           "sweep_target": target, "points": points,
-           "cpu_seconds": {"training_steps": round(r.cpu_seconds, 1),
-                           "estimates": round(sum(p["estimate_cpu_seconds"] for p in points), 1),
-                           "this_invocation": round(time.process_time() - c_all, 1)}}
-    RESULTS.write_text(json.dumps(out, indent=1) + "\n")
+    write(round(r.cpu_seconds, 1))
     print("wrote", RESULTS)
 
 

@@ -223,6 +223,67 @@ def order(runs) -> str:
             f"one per side, sharing the machine's load); the others ran one after the other, alternating sides")
 
 
+def write_validation_only(data, cache, args, grids, flops, c0):
+    """The results of the tuning runs that finished (validation, seed --tune-seed), without test runs.
+
+    Speed does not depend on the learning rate, so every finished run of a side times its steps;
+    accuracy has one seed per rate, so it gets no verdict."""
+    keys = {side: [f"{side}/lr={lr:.6g}/seed={args.tune_seed}/steps={args.steps}/B={args.batch_size}/test=False"
+                   for lr in grid] for side, grid in grids.items()}
+    runs = {side: [cache.get(k) for k in ks if cache.get(k) is not None] for side, ks in keys.items()}
+    speed = {side: [r["images_per_cpu_second"] for r in rs] for side, rs in runs.items()}
+    ratio = compare_ratio(speed[COURSE], speed[PORT], min_seeds=2)
+    print(f"speed: course / port = {ratio.ratio:.2f} (95% {ratio.low:.2f}-{ratio.high:.2f}), {ratio.word}; "
+          f"runs: {len(speed[COURSE])} and {len(speed[PORT])}")
+    all_runs = [r for rs in runs.values() for r in rs]
+    tried = {side: len(rs) for side, rs in runs.items()}
+    best = {side: max(rs, key=lambda r: r["accuracy_by_tta_level"]["0"]) for side, rs in runs.items()}
+    chosen = {COURSE: best[COURSE]["lr"], PORT: best[PORT]["lr_factor_of_airbench"]}
+    out = {"what": "course trainer vs a CPU port of airbench94 at equal steps: the validation runs of the tuning "
+                   "grid only (one seed per learning rate); the fresh-seed test runs were not run",
+           "status": "validation only",
+           "not_run": {"what": f"{len(args.seeds)} fresh seeds per side at the chosen rates, read on test",
+                       "estimated_cpu_seconds": round(len(args.seeds) * sum(
+                           sum(r["cpu_seconds"] for r in rs) / len(rs) for rs in runs.values() if rs))},
+           "data": data.record(), **ch03_shared.machine(),
+           "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+           "networks": {COURSE: {"widths": list(FULL_RECIPE["widths"])}, PORT: {"widths": [64, 256, 256]}},
+           "tuning": {"on": "validation", "seed": args.tune_seed, "budget_runs_per_side": len(args.course_lrs),
+                      "finished_runs_per_side": tried,
+                      "what": {COURSE: "learning rate", PORT: "factor of airbench's learning rate (11.5 per 1024)"},
+                      "grid": {side: {str(r["lr" if side == COURSE else "lr_factor_of_airbench"]):
+                                      r["accuracy_by_tta_level"] for r in rs} for side, rs in runs.items()},
+                      "chosen": chosen, "metric": "validation accuracy without TTA"},
+           "airbench_features_exercised": {
+               "lookahead": [s for s in range(5, args.steps + 1, 5)] + [args.steps],
+               "whitening_bias_frozen_from_step": 3 * (len(data.train_y) // args.batch_size)
+               if args.steps > 3 * (len(data.train_y) // args.batch_size) else None},
+           "equal_work": {"steps": args.steps, "batch_size": args.batch_size, "images": args.steps * args.batch_size,
+                          "tta": "the same function and levels for both (0 none, 1 mirror, 2 mirror + 1-pixel shifts)",
+                          "differs": "the course takes a random crop (reflect-pad 4) and a random flip per batch, airbench "
+                                     "a flip drawn once per image then alternated every epoch, "
+                                     "and a random 2-pixel translation per epoch"},
+           "timing": {"what": "CPU-seconds of training steps, each step's batch preparation included",
+                      "excluded_warmup_steps": TIMING_WARMUP_STEPS, "order": order(all_runs)},
+           "gflop_per_image_fwd_bwd": {k: round(v / 1e9, 4) for k, v in flops.items()},
+           "images_per_cpu_second_values": speed,
+           "ms_per_step_values": {side: [1000 * args.batch_size / v for v in vs] for side, vs in speed.items()},
+           "speed_ratio_course_over_port": {"ratio": ratio.ratio, "ci95": [ratio.low, ratio.high], "word": ratio.word,
+                                            "runs": tried},
+           "mfu_assumed": MFU, "gpu_peak_flops": GPU_PEAK_FLOPS,
+           "gpu_seconds_per_50k_epoch_at_mfu": {name: {g: round(f * 50_000 / (peak * MFU), 3)
+                                                       for g, peak in GPU_PEAK_FLOPS.items()}
+                                                for name, f in flops.items()},
+           "airbench94_published": AIRBENCH_PUBLISHED,
+           "airbench94_published_pflops_seconds_at_mfu": {g: round(AIRBENCH_PUBLISHED["pflops"] * 1e15 / (peak * MFU), 2)
+                                                          for g, peak in GPU_PEAK_FLOPS.items()},
+           "runs": all_runs,
+           "cpu_seconds": {"tuning": round(sum(r["cpu_seconds"] for r in all_runs), 1), "measurement": 0.0,
+                           "this_invocation": round(time.process_time() - c0, 1)}}
+    RESULTS.write_text(json.dumps(out, indent=1, default=str) + "\n")
+    print("wrote", RESULTS)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True, help="folder with train.npz and test.npz (images, labels)")
@@ -238,6 +299,9 @@ def main():
     ap.add_argument("--read-cache", type=Path, nargs="*", default=[], help="more caches to reuse runs from")
     ap.add_argument("--side", choices=["both", "course", "port"], default="both",
                     help="run one side only (two processes at once); a last run with both writes the results")
+    ap.add_argument("--validation-only", action="store_true",
+                    help="write the results from the cached tuning runs alone (no test runs): the validation "
+                         "accuracy of each rate tried and the speed of every run, with no verdict on test accuracy")
     args = ap.parse_args()
     torch.set_num_threads(1)
     if args.tune_seed in args.seeds:
@@ -259,6 +323,8 @@ def main():
         print(f"{side}: all runs cached in {args.cache}; run again with --side both to write the results")
         return
     flops = {COURSE: flops_per_image(CifarNet(FULL_RECIPE["widths"])), PORT: flops_per_image(Airbench94Port())}
+    if args.validation_only:
+        return write_validation_only(data, cache, args, grids, flops, c0)
     tuning = {side: [] for side in grids}
     for i in range(len(args.course_lrs)):                                  # alternate the sides
         for side in grids:
@@ -327,7 +393,7 @@ def main():
            "cpu_seconds": {"tuning": round(sum(r["cpu_seconds"] for runs in tuning.values() for r in runs), 1),
                            "measurement": round(sum(r["cpu_seconds"] for runs in measured.values() for r in runs), 1),
                            "this_invocation": round(time.process_time() - c0, 1)}}
-    RESULTS.write_text(json.dumps(out, indent=1) + "\n")
+    RESULTS.write_text(json.dumps(out, indent=1, default=str) + "\n")
     print("wrote", RESULTS)
 
 

@@ -47,7 +47,7 @@ def whitening_filters(images: torch.Tensor, size: int = 2, eps: float = 5e-4, ce
 # The network and learning rate that chapter 3's page measures against airbench94 (the rate tuned on
 # a validation split by benchmarks/ch03_trainer_vs_airbench.py) and that the exercise's GPU run
 # trains: one owner for both, so that the page times the network the exercise trains.
-FULL_RECIPE = {"widths": (64, 128, 256), "lr": 0.4, "batch_size": 512}
+FULL_RECIPE = {"widths": (64, 128, 256), "lr": 0.8, "batch_size": 512}
 
 # BatchNorm's running statistics follow the last few batches closely (PyTorch's default is 0.1):
 # a run of a few hundred steps ends with statistics of the weights it ends with.
