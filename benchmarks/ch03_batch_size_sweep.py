@@ -108,6 +108,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True, help="folder with train.npz and test.npz (images, labels)")
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[8, 16, 32, 64, 128, 256, 512])
+    ap.add_argument("--measure-batch-sizes", type=int, nargs="+",
+                    help="measure on test only these of the tuned batch sizes (default: all), when CPU time is short")
     ap.add_argument("--target", type=float, default=0.50, help="accuracy to reach (validation to tune, test to measure)")
     ap.add_argument("--lr-per-64", type=float, default=0.05, help="where the search starts: this at batch 64, linear in B")
     ap.add_argument("--max-factor", type=int, default=4, help="search at most 2**this above or below the linear rule")
@@ -134,7 +136,8 @@ def main():
     for b in args.batch_sizes:
         tuned[b], runs = tune(data, cache, args, b)
         tuning_runs += runs
-    for b in args.batch_sizes:
+    measured_sizes = [b for b in args.batch_sizes if not args.measure_batch_sizes or b in args.measure_batch_sizes]
+    for b in measured_sizes:
         s_tune = next(r for r in tuning_runs if r["batch_size"] == b
                       and r["lr_factor_of_linear_rule"] == 2.0 ** tuned[b])["crossing"]["steps"]
         first, fine_from = max(1, args.floor_images // b), max(1, int(0.6 * s_tune))
@@ -148,7 +151,7 @@ def main():
     missing = {b: len(measured[b]) - len(v) for b, v in reached.items() if len(v) < len(measured[b])}
     if missing:
         print(f"runs that did not reach the target on test (left out of the fit): {missing}")
-    bs = [b for b in args.batch_sizes if reached[b]]
+    bs = [b for b in measured_sizes if reached[b]]
 
     def fit(groups):
         return fit_steps_vs_batch(bs, [np.mean(g) for g in groups])
@@ -157,7 +160,7 @@ def main():
     (s_lo, s_hi), (b_lo, b_hi) = bootstrap_groups([reached[b] for b in bs], fit, resamples=2000)
     print(f"fit: S_min = {s_min:.1f} steps (95% {s_lo:.1f}..{s_hi:.1f}), B_crit = {b_crit:.0f} (95% {b_lo:.0f}..{b_hi:.0f})")
     per_batch = []
-    for b in args.batch_sizes:
+    for b in measured_sizes:
         s = summarize(reached[b]) if len(reached[b]) >= 2 else None
         brackets = [r["crossing"]["resolution"] for r in measured[b] if r["crossing"]]
         per_batch.append({"batch_size": b, "lr": measured[b][0]["lr"],
@@ -173,6 +176,9 @@ def main():
                                                                    for k, v in vars(args).items()},
            "target": args.target, "tuned_on": "validation", "measured_on": "test",
            "per_batch": per_batch,
+           "tuned_not_measured": [{"batch_size": b, "lr": args.lr_per_64 * b / 64 * 2.0 ** tuned[b],
+                                   "lr_factor_of_linear_rule": 2.0 ** tuned[b]}
+                                  for b in args.batch_sizes if b not in measured_sizes],
            "fit": {"s_min": s_min, "b_crit": b_crit, "s_min_ci95": [s_lo, s_hi], "b_crit_ci95": [b_lo, b_hi],
                    "how": "least squares on relative error to the mean steps per batch size; interval: "
                           "2,000 bootstrap resamples of the seeds within each batch size, refitted"},
