@@ -110,6 +110,9 @@ def main():
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[8, 16, 32, 64, 128, 256, 512])
     ap.add_argument("--measure-batch-sizes", type=int, nargs="+",
                     help="measure on test only these of the tuned batch sizes (default: all), when CPU time is short")
+    ap.add_argument("--cached-only", action="store_true",
+                    help="train nothing: write the results from the cached runs, each batch size with the seeds "
+                         "it finished (at least 2; fewer and it is left out as not measured)")
     ap.add_argument("--target", type=float, default=0.50, help="accuracy to reach (validation to tune, test to measure)")
     ap.add_argument("--lr-per-64", type=float, default=0.05, help="where the search starts: this at batch 64, linear in B")
     ap.add_argument("--max-factor", type=int, default=4, help="search at most 2**this above or below the linear rule")
@@ -126,6 +129,10 @@ def main():
                     help="more caches to reuse runs from (processes that measured other batch sizes at once)")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.cached_only:
+        def no_training(*a, **k):
+            raise SystemExit("--cached-only: a tuning run is missing from the caches")
+        globals()["train"] = no_training
     if args.tune_seed in args.seeds:
         raise SystemExit("the measured seeds must be fresh: --seeds may not hold --tune-seed")
 
@@ -144,8 +151,15 @@ def main():
         coarse = evaluation_steps(first, fine_from, 0.25) if first < fine_from else []
         cap = min(args.max_images // b, math.ceil(3 * s_tune))
         fine = evaluation_steps(fine_from, cap, args.resolution)
+        if args.cached_only:
+            keys = [f"measure/B={b}/factor={tuned[b]}/seed={s}/cap={cap}/target={args.target}" for s in args.seeds]
+            measured[b] = [cache.get(k) for k in keys if cache.get(k) is not None]
+            if len(measured[b]) < 2:
+                del measured[b]
+            continue
         measured[b] = [one_run(data, cache, args, phase="measure", batch_size=b, factor=tuned[b], seed=s,
                                eval_steps=sorted(set(coarse + fine)), cap=cap) for s in args.seeds]
+    measured_sizes = [b for b in measured_sizes if b in measured]
 
     reached = {b: [r["crossing"]["steps"] for r in runs if r["crossing"]] for b, runs in measured.items()}
     missing = {b: len(measured[b]) - len(v) for b, v in reached.items() if len(v) < len(measured[b])}
@@ -164,7 +178,7 @@ def main():
         s = summarize(reached[b]) if len(reached[b]) >= 2 else None
         brackets = [r["crossing"]["resolution"] for r in measured[b] if r["crossing"]]
         per_batch.append({"batch_size": b, "lr": measured[b][0]["lr"],
-                          "lr_factor_of_linear_rule": 2.0 ** tuned[b], "seeds": args.seeds,
+                          "lr_factor_of_linear_rule": 2.0 ** tuned[b], "seeds": [r["seed"] for r in measured[b]],
                           "steps_per_seed": reached[b], "steps_mean": s.mean if s else None,
                           "steps_sd": s.sd if s else None, "steps_ci95": [s.low, s.high] if s else None,
                           "widest_bracket": max(brackets) if brackets else None,
