@@ -220,7 +220,8 @@ def order(runs) -> str:
     port = [r["wall_clock"] for r in runs if r["side"] == PORT and "wall_clock" in r]
     overlapping = sum(1 for a in course for b in port if a[0] < b[1] and b[0] < a[1])
     return (f"{len(runs)} runs; {overlapping} pairs of a course run and a port run overlapped in time (two processes, "
-            f"one per side, sharing the machine's load); the others ran one after the other, alternating sides")
+            f"one per side, sharing the machine's load); the others ran at different times, under whatever load the "
+            f"shared machine had then")
 
 
 def write_validation_only(data, cache, args, grids, flops, c0):
