@@ -1,22 +1,28 @@
-"""The course's CIFAR-10 trainer against a CPU port of airbench94, same data, same steps, one thread.
+"""The course's CIFAR-10 trainer against a CPU port of airbench94: both tuned alike on validation, then fresh seeds.
 
-airbench94 (Keller Jordan, github.com/KellerJordan/cifar10-airbench) reaches 94% in 3.83 s on an
-A100, but calls .half().cuda(), CUDA events and torchvision, so it cannot run here as published.
-`Airbench94Port` below rebuilds its network and schedule for a CPU in float32: a frozen 2x2
-whitening convolution (24 filters) with a bias trained for the first 3 epochs, three conv groups
-of widths 64/256/256 (conv, max-pool, BatchNorm with frozen weight, eps 1e-12 and momentum 0.6 in
+airbench94 (Keller Jordan, github.com/KellerJordan/cifar10-airbench, legacy/airbench94.py) reaches
+94% in 3.83 s on an A100, but calls .half().cuda(), CUDA events and torchvision, so it cannot run
+here as published. `Airbench94Port` below rebuilds its network and training for a CPU in float32:
+a frozen 2x2 whitening convolution (24 filters from the uncentred patch covariance of 5,000 training
+images) whose bias trains for the first 3 epochs and is then frozen; three conv groups of widths
+64/256/256 (conv, max-pool, BatchNorm with frozen weight, eps 1e-12 and momentum 0.6 in
 airbench's convention, GELU, conv, BatchNorm, GELU) whose convolutions start as identities on
-their first channels, a 3x3 max-pool, a linear head scaled by 1/9; Nesterov SGD with momentum
-0.85, learning rate 11.5 and weight decay 0.0153 per 1024 examples, a 64x learning rate for the
+their first channels; a 3x3 max-pool and a linear head scaled by 1/9; Nesterov SGD with momentum
+0.85, learning rate 11.5 and weight decay 0.0153 per 1024 examples, 64 times the rate for the
 BatchNorm biases, a summed label-smoothed (0.2) loss, a triangular schedule (0.2 -> 1 at 23% ->
-0.07), lookahead averaging every 5 steps from epoch 3, every-other-epoch flipping with a random
-2-pixel translation, and test-time augmentation with flips and 1-pixel translations.
+0.07); lookahead every 5 steps (the weights pulled towards a running average of themselves, with a
+decay 0.95^5 (step/total)^3, and set to that average at the end); a random flip drawn once and
+then every image flipped on odd epochs, with a random 2-pixel translation each epoch.
 
-Measured, in one process with one thread:
-- FLOPs per image, forward + backward (torch.utils.flop_counter), for each network;
-- images per CPU-second of training steps, the two trainers alternating in rounds;
-- test accuracy after the same number of steps at the same batch size, the mean over --seeds seeds.
-And derived: GPU seconds per 50,000-image epoch at a stated MFU, from the FLOPs alone.
+The protocol (CONTRIBUTING.md): the training split is 4,068 images of the 5,085-image subset, the
+validation split the other 1,017 (benchmarks/ch03_shared). Each side tunes its learning rate
+on validation with the same budget (three runs, one seed, factors 1/2, 1 and 2 of its own default);
+then each runs --seeds fresh seeds at its chosen rate for the same steps of the same batch size, and
+reads the test split once, with the same test-time augmentation at three levels (none, mirror,
+mirror + 1-pixel shifts: course_lib.cifar_trainer.tta_logits). Speed: CPU-seconds of training
+steps (each step's batch preparation included), the first 3 steps of each run left out, the two
+sides alternating run by run in one process with one thread, both in channels_last memory.
+Derived, not measured: GPU seconds per 50,000-image epoch at a stated MFU, from the FLOPs alone.
 
     nice -n 5 .venv/bin/python benchmarks/ch03_trainer_vs_airbench.py --data ../shared/data/cifar10-subset
 
@@ -26,8 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import platform
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,9 +41,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from course_lib import cifar10
-from course_lib.cifar_trainer import CifarNet, identity_conv, train, whitening_filters
+import ch03_shared
+from course_lib.cifar_trainer import FULL_RECIPE, CifarNet, identity_conv, train, tta_logits, whitening_filters
 from course_lib.loader import DeviceLoader
+from course_lib.protocol import compare, compare_ratio, summarize
 
 RESULTS = Path(__file__).parent / "results" / "ch03_trainer_vs_airbench.json"
 # Dense peak throughput in the precision each GPU trains in (vendor data sheets): T4 fp16 tensor
@@ -46,8 +52,9 @@ RESULTS = Path(__file__).parent / "results" / "ch03_trainer_vs_airbench.json"
 GPU_PEAK_FLOPS = {"T4 (fp16)": 65e12, "A100 (bf16)": 312e12, "H100 SXM (bf16)": 989e12}
 MFU = 0.30                           # airbench94's 0.36 PFLOPs in 3.83 s on an A100 is about 30% MFU
 AIRBENCH_PUBLISHED = {"pflops": 0.36, "a100_seconds": 3.83, "accuracy": 0.9401}
-
-
+TIMING_WARMUP_STEPS = 3              # the first steps of a run allocate memory: left out of its speed
+TTA_LEVELS = (0, 1, 2)
+COURSE, PORT = "course CifarNet", "airbench94 port"
 # ---- the port -------------------------------------------------------------------------------------
 
 def _frozen_scale_bn(c):
@@ -89,16 +96,17 @@ def _triangle(total, start=0.2, end=0.07, peak=0.23):
             for s in range(total + 1)]
 
 
-def train_airbench_port(images, labels, test_images, test_labels, steps, batch_size=1024, seed=0, on_step=None):
-    """airbench94's training on the CPU, float32; returns (model, test accuracy with TTA)."""
+def train_airbench_port(images, labels, steps, batch_size=1024, lr_factor=1.0, seed=0):
+    """airbench94's training on the CPU, float32, from normalised images; returns (model, per-step CPU-s)."""
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     model = Airbench94Port()
     with torch.no_grad():
-        model.whiten.weight.copy_(whitening_filters(images[:5000], 2))
+        model.whiten.weight.copy_(whitening_filters(images[:5000], 2, center=False))
+    model = model.to(memory_format=torch.channels_last)                       # as airbench, and as the course
     momentum = 0.85
     kilostep = 1024 * (1 + 1 / (1 - momentum))
-    lr, wd = 11.5 / kilostep, 0.0153 * batch_size / kilostep
+    lr, wd = lr_factor * 11.5 / kilostep, 0.0153 * batch_size / kilostep
     lr_bias = lr * 64.0
     norm_biases = [p for n, p in model.named_parameters() if "norm" in n and p.requires_grad]
     others = [p for n, p in model.named_parameters() if "norm" not in n and p.requires_grad]
@@ -106,60 +114,48 @@ def train_airbench_port(images, labels, test_images, test_labels, steps, batch_s
                            dict(params=others, lr=lr, weight_decay=wd / lr)], momentum=momentum, nesterov=True)
     base_lrs = [lr_bias, lr]
     schedule = _triangle(steps)
+    alpha = [0.95 ** 5 * (s / steps) ** 3 for s in range(steps + 1)]          # lookahead decay per step
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.2, reduction="none")
     per_epoch = len(labels) // batch_size
-    epochs = math.ceil(steps / per_epoch)
     flipped = torch.where((torch.rand(len(images), generator=g) < 0.5)[:, None, None, None], images.flip(-1), images)
     padded = F.pad(flipped, (2, 2, 2, 2), mode="reflect")
-    ema, step = None, 0
-    for epoch in range(epochs):
-        model.whiten.bias.requires_grad_(epoch < 3)
+    lookahead = {k: v.clone() for k, v in model.state_dict().items()}
+    step_cpu, step, epoch = [], 0, 0
+    while step < steps:
+        c0 = time.process_time()                                                # this epoch's data: in its first step
+        model.whiten.bias.requires_grad_(epoch < 3)                             # the whitening bias trains 3 epochs
         shifts = torch.randint(0, 5, (len(images), 2), generator=g)
         rows = (shifts[:, :1] + torch.arange(32))[:, None, :, None]
         cols = (shifts[:, 1:] + torch.arange(32))[:, None, None, :]
-        epoch_images = padded[torch.arange(len(images))[:, None, None, None], torch.arange(3)[None, :, None, None], rows, cols]
+        epoch_images = padded[torch.arange(len(images))[:, None, None, None], torch.arange(3)[None, :, None, None],
+                              rows, cols]
         if epoch % 2 == 1:
             epoch_images = epoch_images.flip(-1)       # every other epoch, every image flipped together
         order = torch.randperm(len(images), generator=g)
         for k in range(per_epoch):
+            if k:
+                c0 = time.process_time()
             idx = order[k * batch_size:(k + 1) * batch_size]
             for group, base in zip(opt.param_groups, base_lrs):
                 group["lr"] = base * schedule[step]
-            c0 = time.process_time()
-            loss = loss_fn(model(epoch_images[idx]), labels[idx]).sum()
+            x = epoch_images[idx].contiguous(memory_format=torch.channels_last)
+            loss = loss_fn(model(x), labels[idx]).sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            if on_step:
-                on_step(time.process_time() - c0, len(idx))
             step += 1
-            if epoch >= 3 and step % 5 == 0:
-                if ema is None:
-                    ema = {k: v.clone() for k, v in model.state_dict().items()}
-                else:
-                    rho = 0.95 ** 5 * (step / steps) ** 3
-                    for e, p in zip(ema.values(), model.state_dict().values()):
+            # lookahead, as airbench94: every 5 steps, and at the end the weights become the average
+            for decay in ([alpha[step]] if step % 5 == 0 else []) + ([1.0] if step == steps else []):
+                with torch.no_grad():
+                    for e, p in zip(lookahead.values(), model.state_dict().values()):
                         if p.dtype.is_floating_point:
-                            e.lerp_(p, 1 - rho)
+                            e.lerp_(p, 1 - decay)
                             p.copy_(e)
+            step_cpu.append(time.process_time() - c0)
             if step >= steps:
                 break
-        if ema is not None:
-            for e, p in zip(ema.values(), model.state_dict().values()):
-                if p.dtype.is_floating_point:
-                    p.copy_(e)
-        if step >= steps:
-            break
-    model.eval()
-    with torch.no_grad():
-        def mirror(x):
-            return 0.5 * model(x) + 0.5 * model(x.flip(-1))
-        logits = []
-        for x in test_images.split(500):
-            p = F.pad(x, (1, 1, 1, 1), mode="reflect")
-            logits.append(0.5 * mirror(x) + 0.25 * mirror(p[:, :, 0:32, 0:32]) + 0.25 * mirror(p[:, :, 2:34, 2:34]))
-        acc = (torch.cat(logits).argmax(1) == test_labels).double().mean().item()
-    return model, acc
+        epoch += 1
+    return model, step_cpu
 
 
 # ---- measurements -----------------------------------------------------------------------------------
@@ -174,86 +170,231 @@ def flops_per_image(model, batch=16):
     return counter.get_total_flops() / batch
 
 
-def throughput(make_models, images, labels, batch_size, rounds, steps_per_round):
-    """Images per CPU-second of training steps, the variants alternating round by round."""
-    models = {name: make() for name, make in make_models.items()}
-    opts = {name: torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=1e-3, momentum=0.9, nesterov=True)
-            for name, m in models.items()}
-    cpu = dict.fromkeys(models, 0.0)
-    seen = dict.fromkeys(models, 0)
-    g = torch.Generator().manual_seed(0)
-    for _ in range(rounds):
-        for name, model in models.items():
-            for _ in range(steps_per_round):
-                idx = torch.randint(0, len(labels), (batch_size,), generator=g)
-                c0 = time.process_time()
-                loss = F.cross_entropy(model(images[idx]), labels[idx], label_smoothing=0.2)
-                opts[name].zero_grad(set_to_none=True)
-                loss.backward()
-                opts[name].step()
-                cpu[name] += time.process_time() - c0
-                seen[name] += batch_size
-    return {name: seen[name] / cpu[name] for name in models}
+@torch.no_grad()
+def accuracies(model, images, labels):
+    """Accuracy at each TTA level, eval mode, in batches of 500."""
+    model.eval()
+    out = {}
+    for level in TTA_LEVELS:
+        logits = torch.cat([tta_logits(model, x.contiguous(memory_format=torch.channels_last), level)
+                            for x in images.split(500)])
+        out[level] = (logits.argmax(1) == labels).double().mean().item()
+    return out
+
+
+def one_run(data, cache, args, *, side, lr, seed, on_test):
+    """One training run of one side (or its cached result): accuracies and per-step CPU-seconds."""
+    key = f"{side}/lr={lr:.6g}/seed={seed}/steps={args.steps}/B={args.batch_size}/test={on_test}"
+    if (run := cache.get(key)) is not None:
+        return run
+    eval_x, eval_y = (data.test_x, data.test_y) if on_test else (data.val_x, data.val_y)
+    c0, started = time.process_time(), time.time()
+    if side == COURSE:
+        r = train(data.train_x, data.train_y, eval_x, eval_y, steps=args.steps, batch_size=args.batch_size, lr=lr,
+                  widths=FULL_RECIPE["widths"], tta=0, seed=seed, whitening=data.whitening, device="cpu",
+                  progress=False)
+        model, step_cpu = r.model, r.step_cpu_seconds
+    else:
+        images = DeviceLoader(data.train_x, data.train_y, 1, device="cpu").images
+        model, step_cpu = train_airbench_port(images, data.train_y, args.steps, args.batch_size, lr_factor=lr, seed=seed)
+    train_cpu = time.process_time() - c0
+    acc = accuracies(model, DeviceLoader(eval_x, eval_y, 1, device="cpu").images, eval_y)
+    timed = step_cpu[TIMING_WARMUP_STEPS:]
+    run = {"key": key, "side": side, "lr" if side == COURSE else "lr_factor_of_airbench": lr, "seed": seed,
+           "steps": args.steps, "batch_size": args.batch_size, "evaluated_on": "test" if on_test else "validation",
+           "accuracy_by_tta_level": {str(k): v for k, v in acc.items()},
+           "step_cpu_seconds": [round(t, 4) for t in step_cpu],
+           "timed_steps": len(timed), "images_per_cpu_second": len(timed) * args.batch_size / sum(timed),
+           "cpu_seconds_steps": round(sum(step_cpu), 2), "cpu_seconds_setup": round(train_cpu - sum(step_cpu), 2),
+           "cpu_seconds": round(time.process_time() - c0, 2), "wall_clock": [started, time.time()]}
+    print(f"{side:16s} lr={lr:.4g} seed={seed} {'test' if on_test else 'validation'}: "
+          + ", ".join(f"TTA {k} {v:.1%}" for k, v in acc.items())
+          + f"; {run['images_per_cpu_second']:.0f} images/CPU-s over steps {TIMING_WARMUP_STEPS + 1}-{args.steps}; "
+          f"{run['cpu_seconds']} CPU-s", flush=True)
+    return cache.put(run)
+
+
+def order(runs) -> str:
+    """How the two sides' runs met the machine's load: one after the other, or at the same time."""
+    course = [r["wall_clock"] for r in runs if r["side"] == COURSE and "wall_clock" in r]
+    port = [r["wall_clock"] for r in runs if r["side"] == PORT and "wall_clock" in r]
+    overlapping = sum(1 for a in course for b in port if a[0] < b[1] and b[0] < a[1])
+    return (f"{len(runs)} runs; {overlapping} pairs of a course run and a port run overlapped in time (two processes, "
+            f"one per side, sharing the machine's load); the others ran at different times, under whatever load the "
+            f"shared machine had then")
+
+
+def write_validation_only(data, cache, args, grids, flops, c0):
+    """The results of the tuning runs that finished (validation, seed --tune-seed), without test runs.
+
+    Speed does not depend on the learning rate, so every finished run of a side times its steps;
+    accuracy has one seed per rate, so it gets no verdict."""
+    keys = {side: [f"{side}/lr={lr:.6g}/seed={args.tune_seed}/steps={args.steps}/B={args.batch_size}/test=False"
+                   for lr in grid] for side, grid in grids.items()}
+    runs = {side: [cache.get(k) for k in ks if cache.get(k) is not None] for side, ks in keys.items()}
+    speed = {side: [r["images_per_cpu_second"] for r in rs] for side, rs in runs.items()}
+    ratio = compare_ratio(speed[COURSE], speed[PORT], min_seeds=2)
+    print(f"speed: course / port = {ratio.ratio:.2f} (95% {ratio.low:.2f}-{ratio.high:.2f}), {ratio.word}; "
+          f"runs: {len(speed[COURSE])} and {len(speed[PORT])}")
+    all_runs = [r for rs in runs.values() for r in rs]
+    tried = {side: len(rs) for side, rs in runs.items()}
+    best = {side: max(rs, key=lambda r: r["accuracy_by_tta_level"]["0"]) for side, rs in runs.items()}
+    chosen = {COURSE: best[COURSE]["lr"], PORT: best[PORT]["lr_factor_of_airbench"]}
+    out = {"what": "course trainer vs a CPU port of airbench94 at equal steps: the validation runs of the tuning "
+                   "grid only (one seed per learning rate); the fresh-seed test runs were not run",
+           "status": "validation only",
+           "not_run": {"what": f"{len(args.seeds)} fresh seeds per side at the chosen rates, read on test",
+                       "estimated_cpu_seconds": round(len(args.seeds) * sum(
+                           sum(r["cpu_seconds"] for r in rs) / len(rs) for rs in runs.values() if rs))},
+           "data": data.record(), **ch03_shared.machine(),
+           "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+           "networks": {COURSE: {"widths": list(FULL_RECIPE["widths"])}, PORT: {"widths": [64, 256, 256]}},
+           "tuning": {"on": "validation", "seed": args.tune_seed, "budget_runs_per_side": len(args.course_lrs),
+                      "finished_runs_per_side": tried,
+                      "what": {COURSE: "learning rate", PORT: "factor of airbench's learning rate (11.5 per 1024)"},
+                      "grid": {side: {str(r["lr" if side == COURSE else "lr_factor_of_airbench"]):
+                                      r["accuracy_by_tta_level"] for r in rs} for side, rs in runs.items()},
+                      "chosen": chosen, "metric": "validation accuracy without TTA"},
+           "airbench_features_exercised": {
+               "lookahead": [s for s in range(5, args.steps + 1, 5)] + [args.steps],
+               "whitening_bias_frozen_from_step": 3 * (len(data.train_y) // args.batch_size)
+               if args.steps > 3 * (len(data.train_y) // args.batch_size) else None},
+           "equal_work": {"steps": args.steps, "batch_size": args.batch_size, "images": args.steps * args.batch_size,
+                          "tta": "the same function and levels for both (0 none, 1 mirror, 2 mirror + 1-pixel shifts)",
+                          "differs": "the course takes a random crop (reflect-pad 4) and a random flip per batch, airbench "
+                                     "a flip drawn once per image then alternated every epoch, "
+                                     "and a random 2-pixel translation per epoch"},
+           "timing": {"what": "CPU-seconds of training steps, each step's batch preparation included",
+                      "excluded_warmup_steps": TIMING_WARMUP_STEPS, "order": order(all_runs)},
+           "gflop_per_image_fwd_bwd": {k: round(v / 1e9, 4) for k, v in flops.items()},
+           "images_per_cpu_second_values": speed,
+           "ms_per_step_values": {side: [1000 * args.batch_size / v for v in vs] for side, vs in speed.items()},
+           "speed_ratio_course_over_port": {"ratio": ratio.ratio, "ci95": [ratio.low, ratio.high], "word": ratio.word,
+                                            "runs": tried},
+           "mfu_assumed": MFU, "gpu_peak_flops": GPU_PEAK_FLOPS,
+           "gpu_seconds_per_50k_epoch_at_mfu": {name: {g: round(f * 50_000 / (peak * MFU), 3)
+                                                       for g, peak in GPU_PEAK_FLOPS.items()}
+                                                for name, f in flops.items()},
+           "airbench94_published": AIRBENCH_PUBLISHED,
+           "airbench94_published_pflops_seconds_at_mfu": {g: round(AIRBENCH_PUBLISHED["pflops"] * 1e15 / (peak * MFU), 2)
+                                                          for g, peak in GPU_PEAK_FLOPS.items()},
+           "runs": all_runs,
+           "cpu_seconds": {"tuning": round(sum(r["cpu_seconds"] for r in all_runs), 1), "measurement": 0.0,
+                           "this_invocation": round(time.process_time() - c0, 1)}}
+    RESULTS.write_text(json.dumps(out, indent=1, default=str) + "\n")
+    print("wrote", RESULTS)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True, help="folder with train.npz and test.npz (images, labels)")
-    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--steps", type=int, default=14,
+                    help="2 epochs of 7 batches: lookahead acts (steps 5, 10, end), the bias freeze (after 3) does not")
     ap.add_argument("--batch-size", type=int, default=512)
-    ap.add_argument("--course-lr", type=float, default=0.8)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--steps-per-round", type=int, default=2)
-    ap.add_argument("--seeds", type=int, default=3, help="accuracy is the mean over this many seeds")
+    ap.add_argument("--course-lrs", type=float, nargs="+", default=[0.2, 0.4, 0.8], help="the course's tuning grid")
+    ap.add_argument("--port-lr-factors", type=float, nargs="+", default=[0.5, 1.0, 2.0],
+                    help="the port's tuning grid: factors of airbench's learning rate")
+    ap.add_argument("--tune-seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "ch03_trainer_vs_airbench.runs.jsonl")
+    ap.add_argument("--read-cache", type=Path, nargs="*", default=[], help="more caches to reuse runs from")
+    ap.add_argument("--side", choices=["both", "course", "port"], default="both",
+                    help="run one side only (two processes at once); a last run with both writes the results")
+    ap.add_argument("--validation-only", action="store_true",
+                    help="write the results from the cached tuning runs alone (no test runs): the validation "
+                         "accuracy of each rate tried and the speed of every run, with no verdict on test accuracy")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.tune_seed in args.seeds:
+        raise SystemExit("the measured seeds must be fresh: --seeds may not hold --tune-seed")
+    if len(args.course_lrs) != len(args.port_lr_factors):
+        raise SystemExit("both sides get the same tuning budget: give as many course lrs as port factors")
+    data = ch03_shared.load(args.data)
+    cache = ch03_shared.RunCache(args.cache, also=args.read_cache)
+    c0 = time.process_time()
 
-    train_x, train_y = cifar10.load_npz(Path(args.data) / "train.npz")
-    test_x, test_y = cifar10.load_npz(Path(args.data) / "test.npz")
-    norm = DeviceLoader(train_x, train_y, 1, device="cpu")
-    images, test_images = norm.images, DeviceLoader(test_x, test_y, 1, device="cpu").images
+    grids = {COURSE: args.course_lrs, PORT: args.port_lr_factors}
+    if args.side != "both":                                             # one side's runs, into the cache
+        side = {"course": COURSE, "port": PORT}[args.side]
+        runs = [one_run(data, cache, args, side=side, lr=lr, seed=args.tune_seed, on_test=False) for lr in grids[side]]
+        best = max(runs, key=lambda r: r["accuracy_by_tta_level"]["0"])
+        lr = best["lr"] if side == COURSE else best["lr_factor_of_airbench"]
+        for seed in args.seeds:
+            one_run(data, cache, args, side=side, lr=lr, seed=seed, on_test=True)
+        print(f"{side}: all runs cached in {args.cache}; run again with --side both to write the results")
+        return
+    flops = {COURSE: flops_per_image(CifarNet(FULL_RECIPE["widths"])), PORT: flops_per_image(Airbench94Port())}
+    if args.validation_only:
+        return write_validation_only(data, cache, args, grids, flops, c0)
+    tuning = {side: [] for side in grids}
+    for i in range(len(args.course_lrs)):                                  # alternate the sides
+        for side in grids:
+            tuning[side].append(one_run(data, cache, args, side=side, lr=grids[side][i], seed=args.tune_seed,
+                                        on_test=False))
+    chosen = {side: max(runs, key=lambda r: r["accuracy_by_tta_level"]["0"]) for side, runs in tuning.items()}
+    chosen_lr = {COURSE: chosen[COURSE]["lr"], PORT: chosen[PORT]["lr_factor_of_airbench"]}
+    print("chosen on validation:", chosen_lr)
+    measured = {side: [] for side in grids}
+    for i, seed in enumerate(args.seeds):                                 # alternate, and swap who goes first
+        for side in (list(grids) if i % 2 == 0 else list(grids)[::-1]):
+            measured[side].append(one_run(data, cache, args, side=side, lr=chosen_lr[side], seed=seed, on_test=True))
 
-    flops = {"course CifarNet": flops_per_image(CifarNet()), "airbench94 port": flops_per_image(Airbench94Port())}
-    speed = throughput({"course CifarNet": CifarNet, "airbench94 port": Airbench94Port}, images, train_y,
-                       args.batch_size, args.rounds, args.steps_per_round)
-    for name in flops:
-        print(f"{name:16s}: {flops[name] / 1e9:.3f} GFLOP per image (fwd+bwd), {speed[name]:.0f} images per CPU-second")
-
-    # One seed's accuracy on 1,017 test images moves by a few points: compare the mean over seeds.
-    accuracy = {"course CifarNet": [], "airbench94 port": []}
-    cpu = {"course CifarNet": [], "airbench94 port": []}
-    for seed in range(args.seeds):
-        c0 = time.process_time()
-        ours = train(train_x, train_y, test_x, test_y, steps=args.steps, batch_size=args.batch_size, lr=args.course_lr,
-                     device="cpu", progress=False, seed=seed)
-        cpu["course CifarNet"].append(time.process_time() - c0)
-        c0 = time.process_time()
-        _, port_acc = train_airbench_port(images, train_y, test_images, test_y, args.steps, args.batch_size, seed=seed)
-        cpu["airbench94 port"].append(time.process_time() - c0)
-        accuracy["course CifarNet"].append(ours.accuracy)
-        accuracy["airbench94 port"].append(port_acc)
-        print(f"seed {seed}, after {args.steps} steps of {args.batch_size}: course {ours.accuracy:.1%}, "
-              f"airbench94 port {port_acc:.1%}, both with test-time augmentation")
-    mean = {k: sum(v) / len(v) for k, v in accuracy.items()}
-    print(f"mean over {args.seeds} seeds: " + ", ".join(f"{k} {v:.1%}" for k, v in mean.items()))
+    acc = {side: {str(k): [r["accuracy_by_tta_level"][str(k)] for r in runs] for k in TTA_LEVELS}
+           for side, runs in measured.items()}
+    speed = {side: [r["images_per_cpu_second"] for r in runs] for side, runs in measured.items()}
+    step_ms = {side: [1000 * args.batch_size / v for v in speeds] for side, speeds in speed.items()}
+    accuracy_verdicts = {}
+    for k in TTA_LEVELS:
+        d = compare(acc[COURSE][str(k)], acc[PORT][str(k)])
+        accuracy_verdicts[str(k)] = {"diff": d.diff, "ci95": [d.low, d.high], "word": d.word}
+        print(f"TTA level {k}: " + d.sentence(COURSE, PORT, "test accuracy", " points", scale=100))
+    ratio = compare_ratio(speed[COURSE], speed[PORT])
+    print(f"speed: course / port = {ratio.ratio:.2f} (95% {ratio.low:.2f}-{ratio.high:.2f}), {ratio.word}")
 
     gpu = {name: {gpu_name: round(f * 50_000 / (peak * MFU), 3) for gpu_name, peak in GPU_PEAK_FLOPS.items()}
            for name, f in flops.items()}
     published = {gpu_name: round(AIRBENCH_PUBLISHED["pflops"] * 1e15 / (peak * MFU), 2)
                  for gpu_name, peak in GPU_PEAK_FLOPS.items()}
-    out = {"what": "course trainer vs a CPU port of airbench94: FLOPs, CPU throughput, accuracy after equal steps",
-           "data": f"{len(train_y)}-image CIFAR-10 subset (train), {len(test_y)} test images",
-           "device": f"CPU, 1 thread ({platform.machine()})", "torch": torch.__version__, "args": vars(args),
+    all_runs = [r for runs in tuning.values() for r in runs] + [r for runs in measured.values() for r in runs]
+    out = {"what": "course trainer vs a CPU port of airbench94: each tuned on validation with the same budget, "
+                   "then fresh seeds on test; FLOPs, CPU speed of training steps, accuracy after equal steps",
+           "data": data.record(), **ch03_shared.machine(),
+           "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+           "networks": {COURSE: {"widths": list(FULL_RECIPE["widths"])}, PORT: {"widths": [64, 256, 256]}},
+           "tuning": {"on": "validation", "seed": args.tune_seed, "budget_runs_per_side": len(args.course_lrs),
+                      "what": {COURSE: "learning rate", PORT: "factor of airbench's learning rate (11.5 per 1024)"},
+                      "grid": {side: {str(r["lr" if side == COURSE else "lr_factor_of_airbench"]):
+                                      r["accuracy_by_tta_level"]["0"] for r in runs} for side, runs in tuning.items()},
+                      "chosen": chosen_lr, "metric": "validation accuracy without TTA"},
+           "airbench_features_exercised": {
+               "lookahead": [s for s in range(5, args.steps + 1, 5)] + [args.steps],
+               "whitening_bias_frozen_from_step": 3 * (len(data.train_y) // args.batch_size)
+               if args.steps > 3 * (len(data.train_y) // args.batch_size) else None},
+           "equal_work": {"steps": args.steps, "batch_size": args.batch_size,
+                          "images": args.steps * args.batch_size,
+                          "tta": "the same function and levels for both (0 none, 1 mirror, 2 mirror + 1-pixel shifts)",
+                          "differs": "the course takes a random crop (reflect-pad 4) and a random flip per batch, airbench "
+                                     "a flip drawn once per image then alternated every epoch, "
+                                     "and a random 2-pixel translation per epoch"},
+           "timing": {"what": "CPU-seconds of training steps, each step's batch preparation included",
+                      "excluded_warmup_steps": TIMING_WARMUP_STEPS, "order": order(all_runs)},
            "gflop_per_image_fwd_bwd": {k: round(v / 1e9, 4) for k, v in flops.items()},
-           "images_per_cpu_second": {k: round(v, 1) for k, v in speed.items()},
-           "speed_ratio_course_over_port": round(speed["course CifarNet"] / speed["airbench94 port"], 2),
-           "accuracy_after_equal_steps": mean, "accuracy_per_seed": accuracy,
-           "training_cpu_seconds": {k: round(sum(v) / len(v), 1) for k, v in cpu.items()},
+           "images_per_cpu_second": {side: vars(summarize(v)) for side, v in speed.items()},
+           "images_per_cpu_second_values": speed, "ms_per_step_values": step_ms,
+           "ms_per_step": {side: vars(summarize(v)) for side, v in step_ms.items()},
+           "speed_ratio_course_over_port": {"ratio": ratio.ratio, "ci95": [ratio.low, ratio.high], "word": ratio.word},
+           "accuracy_per_seed": acc, "seeds": args.seeds,
+           "accuracy": {side: {k: vars(summarize(v)) for k, v in levels.items()} for side, levels in acc.items()},
+           "accuracy_verdicts_course_minus_port": accuracy_verdicts,
            "mfu_assumed": MFU, "gpu_peak_flops": GPU_PEAK_FLOPS,
            "gpu_seconds_per_50k_epoch_at_mfu": gpu,
            "airbench94_published": AIRBENCH_PUBLISHED,
-           "airbench94_published_pflops_seconds_at_mfu": published}
-    RESULTS.write_text(json.dumps(out, indent=1) + "\n")
+           "airbench94_published_pflops_seconds_at_mfu": published,
+           "runs": all_runs,
+           "cpu_seconds": {"tuning": round(sum(r["cpu_seconds"] for runs in tuning.values() for r in runs), 1),
+                           "measurement": round(sum(r["cpu_seconds"] for runs in measured.values() for r in runs), 1),
+                           "this_invocation": round(time.process_time() - c0, 1)}}
+    RESULTS.write_text(json.dumps(out, indent=1, default=str) + "\n")
     print("wrote", RESULTS)
 
 

@@ -8,7 +8,10 @@ get equal work, or the difference is stated beside the number; speed is measured
 only, warm-up excluded. This module turns the per-seed numbers into what a page may say: a mean, a
 spread, a 95% interval, and a word ("higher", "lower", or "not resolved") that comes from the
 interval of the difference, never from one pair of runs. bootstrap_interval is for statistics
-other than a mean (a fitted constant such as B_crit: resample the seeds, refit).
+other than a mean; bootstrap_groups for one fitted from several groups of seeds (a constant such
+as B_crit: resample the seeds within each batch size, refit). compare_ratio is for speeds (a
+ratio, with its interval from the logarithms). validation_split carves the validation split out of
+the training data, the same way every time.
 
     >>> d = compare([0.61, 0.60, 0.63, 0.62, 0.61], [0.55, 0.57, 0.56, 0.54, 0.58])
     >>> d.word
@@ -58,6 +61,9 @@ class Difference:
         if self.word == "not resolved":
             return (f"{a_name} and {b_name} are not resolved on {what}: the difference is {self.diff * scale:.3g}{unit} "
                     f"({span}), an interval that holds zero.")
+        sign = 1 if self.word == "higher" else -1          # the interval of the gap the sentence names
+        low, high = sorted((sign * self.low * scale, sign * self.high * scale))
+        span = f"95% interval {low:.3g} to {high:.3g}{unit}; {seeds}"
         return (f"{a_name}'s {what} is {self.word} than {b_name}'s by {abs(self.diff) * scale:.3g}{unit} ({span}).")
 
 
@@ -94,6 +100,70 @@ def bootstrap_interval(values, statistic=np.mean, level: float = LEVEL, resample
     stats = np.array([statistic(v[rng.integers(0, v.size, v.size)]) for _ in range(resamples)])
     tail = (1 - level) / 2
     return float(np.quantile(stats, tail)), float(np.quantile(stats, 1 - tail))
+
+
+def bootstrap_groups(groups, statistic, level: float = LEVEL, resamples: int = 2000,
+                     seed: int = 0) -> list[tuple[float, float]]:
+    """Percentile bootstrap intervals of a statistic of several groups of per-seed values, each group
+    resampled within itself (a stratified bootstrap: every batch size keeps its number of seeds).
+
+    statistic(list of arrays, one per group) returns a float or a tuple of floats (e.g. a fit's
+    (S_min, B_crit)); the answer is one (low, high) per float. Seeded: the same input gives the same
+    intervals."""
+    arrays = [_values(g, f"group {i}") for i, g in enumerate(groups)]
+    if not arrays:
+        raise ValueError("bootstrap_groups needs at least one group of values")
+    rng = np.random.default_rng(seed)
+    stats = np.array([np.atleast_1d(statistic([a[rng.integers(0, a.size, a.size)] for a in arrays]))
+                      for _ in range(resamples)], dtype=np.float64)             # (resamples, k)
+    tail = (1 - level) / 2
+    return [(float(np.quantile(col, tail)), float(np.quantile(col, 1 - tail))) for col in stats.T]
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """mean(a) / mean(b) (for speeds), with a 95% interval from Welch's interval of the mean logs."""
+    a: Summary
+    b: Summary
+    ratio: float
+    low: float
+    high: float
+    word: str           # "higher": a/b above 1 at 95%; "lower": below 1; "not resolved": the interval holds 1
+
+
+def compare_ratio(a, b, min_seeds: int = MIN_SEEDS) -> Ratio:
+    """How many times a is b (positive per-run values such as images per second): the ratio of the
+    means, and the interval exp(Welch interval of mean(log a) - mean(log b)), whose word says whether
+    it excludes 1."""
+    va, vb = _values(a, "a"), _values(b, "b")
+    if (va <= 0).any() or (vb <= 0).any():
+        raise ValueError("compare_ratio needs positive values (speeds, times)")
+    logs = compare(np.log(va), np.log(vb), min_seeds=min_seeds)
+    return Ratio(a=summarize(va), b=summarize(vb), ratio=float(va.mean() / vb.mean()),
+                 low=float(np.exp(logs.low)), high=float(np.exp(logs.high)), word=logs.word)
+
+
+@dataclass(frozen=True)
+class Split:
+    """Indices of a training set split in two: `train` to learn from, `validation` to tune on."""
+    train: np.ndarray
+    validation: np.ndarray
+    seed: int
+
+    def record(self) -> dict:
+        """What a results file keeps: the sizes, the seed, and the validation indices themselves."""
+        return {"train": int(self.train.size), "validation": int(self.validation.size), "seed": self.seed,
+                "how": "a seeded random permutation of the training data; its first `validation` indices",
+                "validation_indices": self.validation.tolist()}
+
+
+def validation_split(n: int, n_validation: int, seed: int = 0) -> Split:
+    """Carve `n_validation` of `n` training examples into a validation split, by a seeded permutation
+    (the same seed, the same split; both index arrays sorted)."""
+    if not 0 < n_validation < n:
+        raise ValueError(f"need 0 < n_validation < n, got n_validation={n_validation}, n={n}")
+    order = np.random.default_rng(seed).permutation(n)
+    return Split(train=np.sort(order[n_validation:]), validation=np.sort(order[:n_validation]), seed=seed)
 
 
 def summarize(values) -> Summary:

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from course_lib import batch_sweep, cifar10, data, noise_scale
-from course_lib.cifar_trainer import CifarNet, evaluate, lr_schedule, train, whitening_filters
+from course_lib.cifar_trainer import CifarNet, evaluate, lr_schedule, train, tta_logits, whitening_filters
 from course_lib.loader import DeviceLoader, random_crop_flip
 
 
@@ -221,6 +221,26 @@ def test_steps_to_target():
     assert batch_sweep.steps_to_target([(1, 2.3), (2, 1.1)], 1.5, higher_is_better=False) == 2
 
 
+def test_crossing_brackets_and_interpolates_the_first_crossing():
+    curve = [(10, 0.2), (20, 0.35), (30, 0.5), (40, 0.45), (50, 0.6)]
+    c = batch_sweep.crossing(curve, 0.4)
+    assert (c.before, c.after) == (20, 30) and c.step == pytest.approx(20 + 10 * 0.05 / 0.15)
+    assert c.resolution == pytest.approx(10 / 30)
+    assert batch_sweep.crossing(curve, 0.7) is None
+    first = batch_sweep.crossing([(8, 0.9)], 0.5)           # nothing before it: bracketed from step 0
+    assert (first.before, first.after, first.step) == (0, 8, 8.0)
+
+
+@pytest.mark.parametrize("first,last,resolution", [(1, 400, 0.04), (60, 61, 0.04), (5, 1000, 0.25)])
+def test_evaluation_steps_are_fine_enough_everywhere(first, last, resolution):
+    steps = batch_sweep.evaluation_steps(first, last, resolution)
+    assert steps[0] == first and steps[-1] == last and steps == sorted(set(steps))
+    for a, b in zip(steps, steps[1:]):
+        assert b - a == 1 or (b - a) / b <= resolution, f"gap {a}..{b} is coarser than {resolution}"
+    with pytest.raises(ValueError, match="first <= last"):
+        batch_sweep.evaluation_steps(10, 5)
+
+
 # ---- trainer ------------------------------------------------------------------------------------
 
 def test_lr_schedule_warms_up_then_decays_to_zero():
@@ -252,3 +272,72 @@ def test_trainer_learns_synthetic_classes_on_cpu():
     loader = DeviceLoader(tx, ty, 50, shuffle=False, device="cpu")       # 203 = 4 x 50 + a ragged 3
     acc = evaluate(net, loader)
     assert 0 <= acc <= 1 and net.training
+
+
+def test_tta_levels_average_the_views_airbench_averages():
+    torch.manual_seed(0)
+    net = CifarNet((8, 8, 8)).eval()
+    net.init_whitening(torch.randn(20, 3, 32, 32))
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(tta_logits(net, x, 0), net(x))
+        mirror = 0.5 * net(x) + 0.5 * net(x.flip(-1))
+        assert torch.allclose(tta_logits(net, x, 1), mirror)
+        p = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")
+        views = [p[..., :32, :32], p[..., 2:, 2:]]
+        shifted = sum(0.5 * net(v) + 0.5 * net(v.flip(-1)) for v in views) / 2
+        assert torch.allclose(tta_logits(net, x, 2), 0.5 * mirror + 0.5 * shifted, atol=1e-6)
+    with pytest.raises(ValueError, match="TTA level"):
+        tta_logits(net, x, 3)
+
+
+def test_trainer_options_for_sweeps_eval_grid_schedule_whitening_and_step_times():
+    x, y = cifar10.synthetic(300, seed=1)
+    tx, ty = cifar10.synthetic(101, seed=2)
+    filters = whitening_filters(DeviceLoader(x, y, 1, device="cpu").images)
+    seen, lrs = [], []
+
+    def on_step(step, model):
+        seen.append(step)
+        lrs.append(model.training)
+    r = train(x, y, tx, ty, steps=7, batch_size=64, widths=(8, 8, 8), eval_at=[2, 5], tta=0, whitening=filters,
+              schedule=lambda step: 0.01 * (step + 1), on_step=on_step, device="cpu", progress=False)
+    assert [s for s, _ in r.curve] == [2, 5, 7], "evaluated at eval_at and at the last step"
+    assert seen == list(range(1, 8)) and all(lrs)
+    assert len(r.step_cpu_seconds) == 7 and r.cpu_seconds == pytest.approx(sum(r.step_cpu_seconds))
+    assert r.accuracy == r.curve[-1][1], "without TTA the last evaluation is the final accuracy"
+    assert torch.equal(r.model.whiten.weight, filters)
+    # the same filters computed inside: the same run
+    r2 = train(x, y, tx, ty, steps=7, batch_size=64, widths=(8, 8, 8), eval_at=[2, 5], tta=0,
+               schedule=lambda step: 0.01 * (step + 1), device="cpu", progress=False)
+    assert r2.curve == r.curve and r2.losses == r.losses
+    stopped = train(x, y, tx, ty, steps=50, batch_size=64, widths=(8, 8, 8), eval_at=range(1, 51), stop_at=0.0,
+                    tta=0, whitening=filters, device="cpu", progress=False)
+    assert len(stopped.losses) == 1, "stop_at ends the run at the first evaluation that reaches it"
+    with pytest.raises(ValueError, match="either images"):
+        CifarNet((8, 8, 8)).init_whitening()
+
+
+def test_whitening_without_centering_uses_the_second_moment():
+    x = torch.randn(50, 3, 8, 8) + 3.0                  # a large mean: centring changes the filters
+    assert not torch.allclose(whitening_filters(x, 2), whitening_filters(x, 2, center=False))
+
+
+def test_the_gpu_try_it_trains_the_network_and_rate_the_page_measures():
+    """The page times FULL_RECIPE against airbench94; the exercise's GPU Try it must train that same
+    network at the rate the comparison chose on validation (one owner: cifar_trainer.FULL_RECIPE)."""
+    import json
+    from pathlib import Path
+
+    from course_lib.cifar_trainer import FULL_RECIPE
+    repo = Path(__file__).resolve().parents[1]
+    bench = json.loads((repo / "benchmarks" / "results" / "ch03_trainer_vs_airbench.json").read_text())
+    course = "course CifarNet"
+    assert tuple(bench["networks"][course]["widths"]) == tuple(FULL_RECIPE["widths"])
+    assert bench["tuning"]["chosen"][course] == FULL_RECIPE["lr"], "FULL_RECIPE's lr is not the one tuned on validation"
+    assert bench["args"]["batch_size"] == FULL_RECIPE["batch_size"]
+    notebook = json.loads((repo / "solutions" / "ch03" / "ch03.ipynb").read_text())
+    try_it = ["".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code"
+              and "train(" in "".join(c["source"]) and "grade_id" not in c["metadata"].get("nbgrader", {})]
+    assert try_it and all("pick(full=FULL_RECIPE" in src for src in try_it), \
+        "the notebook's GPU Try it cell must train FULL_RECIPE on a GPU"
