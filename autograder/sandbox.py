@@ -159,6 +159,10 @@ def view(jobs_dir: str, hide: list[str], mpl_cache: str | None) -> list[str]:
             args += ["--ro-bind", top, top]
     for path in ETC:
         args += ["--ro-bind-try", path, path]
+    # The private /tmp before the Python it runs: an environment under /tmp (a checkout there) is
+    # bound on top of the empty tmpfs, not hidden by it.
+    args += ["--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu",
+             "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/dev/shm"]
     bound = ["/usr"]
     for path in python_paths():
         args += ["--ro-bind", path, path]
@@ -169,9 +173,7 @@ def view(jobs_dir: str, hide: list[str], mpl_cache: str | None) -> list[str]:
         if any(path.startswith(b.rstrip("/") + "/") for b in bound) and os.path.isdir(path):
             args += ["--tmpfs", path]
             args += [x for p in python_paths() if p.startswith(path + "/") for x in ("--ro-bind", p, p)]
-    args += ["--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu",
-             "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/dev/shm",
-             "--bind", jobs_dir, INSIDE]
+    args += ["--bind", jobs_dir, INSIDE]
     if mpl_cache:
         args += ["--ro-bind", mpl_cache, MPL_INSIDE]
     args += ["--clearenv"]
