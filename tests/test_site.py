@@ -439,9 +439,14 @@ def test_figures_are_numbered_per_chapter(built_site):
 
 def test_search_snippets_show_no_raw_tex(built_site, site_url, page):
     page.goto(f"{site_url}/search.html?q=gradient", wait_until="load")
-    page.wait_for_function("() => document.querySelectorAll('#search-results li p.context').length >= 3",
-                           timeout=30000)
-    page.wait_for_timeout(500)
+    # Sphinx lists the results one by one, then fetches each page for its snippet: wait for all of them.
+    page.wait_for_function("""() => {
+        const box = document.querySelector('#search-results');
+        if (!box || !box.textContent.includes('Search finished')) return false;
+        const items = box.querySelectorAll('li');
+        const done = [...items].filter(li => li.querySelector('p.context') || li.querySelector(':scope > span'));
+        return items.length >= 3 && done.length === items.length;
+    }""", timeout=60000)
     snippets = page.eval_on_selector_all("#search-results li p.context", "els => els.map(e => e.textContent)")
     raw = [s[:120] for s in snippets if re.search(r"\\[A-Za-z(\[]|\$\$", s)]
     assert not raw, f"search snippets show raw TeX ({len(raw)} of {len(snippets)}): {raw[:3]}"
