@@ -73,10 +73,20 @@ def test_graders_started_together_set_up_one_fresh_gradebook(postgres_url, tmp_p
     assert not list((tmp_path / "course" / "runs").iterdir()), "each run removes its own scratch folder"
 
 
+SLOW_SECONDS = 6   # each of shard 2's students takes this long, so a kill after the first save lands mid-run
+
+
+def _slow_untouched() -> bytes:
+    """The untouched notebook with one extra student cell that sleeps: 0 points, graded slowly."""
+    nb = nbformat.read(NOTEBOOKS / AID / f"{AID}.ipynb", as_version=4)
+    nb.cells.insert(1, nbformat.v4.new_code_cell(f"import time\ntime.sleep({SLOW_SECONDS})"))
+    return nbformat.writes(nb).encode()
+
+
 def _class(tmp_path) -> tuple[object, dict[str, float]]:
-    """A zip of 6 ch00 submissions: solutions and untouched notebooks; expected scores."""
+    """A zip of 6 ch00 submissions: solutions and (slow) untouched notebooks; expected scores."""
     solution = (SOLUTIONS / AID / f"{AID}.ipynb").read_bytes()
-    untouched = (NOTEBOOKS / AID / f"{AID}.ipynb").read_bytes()
+    untouched = _slow_untouched()
     expected = {}
     archive = tmp_path / "class.zip"
     with zipfile.ZipFile(archive, "w") as zf:
@@ -116,7 +126,7 @@ def test_two_graders_share_a_class_and_a_killed_one_resumes(postgres_url, tmp_pa
     while not (_saved(postgres_url) & mine):
         assert second.poll() is None, f"the second grader ended before it could be killed:\n{second.communicate()[0]}"
         assert time.monotonic() < deadline, "the second grader saved nothing in time"
-        time.sleep(0.5)
+        time.sleep(0.2)
     os.killpg(second.pid, signal.SIGKILL)   # mid-run: at least one student saved, others not
     second.wait()
     done_before_kill = _saved(postgres_url) & mine
