@@ -330,17 +330,19 @@ def create_schedule(outs, fuse: bool = True) -> list[Kernel]:
                 stored.add(base)
     kernels, done = [], set()
 
-    def build(node):
-        while True:
+    def build(node):   # a stack, not recursion: a closure that calls itself is a cycle only gc can free
+        pending = [node]
+        while pending:
             try:
-                kernel = lower(node, stored)
-                break
-            except _StoreFirst as split:
+                kernel = lower(pending[-1], stored)
+            except _StoreFirst as split:   # lower needs split.node stored first: build that, then retry
                 stored.add(split.node)
-                build(split.node)
-        kernel.scratch = node in scratch
-        kernels.append(kernel)
-        done.add(node)
+                pending.append(split.node)
+                continue
+            built = pending.pop()
+            kernel.scratch = built in scratch
+            kernels.append(kernel)
+            done.add(built)
 
     for node in order:
         if node in stored and node not in done:
