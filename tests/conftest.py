@@ -223,11 +223,32 @@ def pytest_configure(config):
         config.addinivalue_line("markers", f"{aid}: tests of chapter {aid} (applied from the test id)")
 
 
+# `make test` runs on two workers (pytest-xdist, --dist loadgroup). A group runs on one worker:
+# files whose session fixtures write the same place share a group (the site build, course_lib's
+# wheel and the Colab stand-in's virtualenv); every other file is its own group, so its module
+# fixtures (a graded class) run once; test_grading splits by chapter. Heaviest groups go first.
+SHARED_GROUPS = {"test_site.py": "site", "test_site_ch01.py": "site", "test_site_ch04.py": "site",
+                 "test_colab_standin.py": "wheel", "test_publish.py": "wheel", "test_gradescope.py": "wheel"}
+BY_CHAPTER = {"test_grading.py"}
+FIRST = ["site", "wheel", "test_exercise_variants.py", "test_autograder_safety.py"]
+
+
+def _group(item) -> str:
+    name = item.path.name
+    if name in BY_CHAPTER:
+        return name + ":" + ",".join(sorted(m.name for m in item.iter_markers() if CHAPTER.fullmatch(m.name)))
+    return SHARED_GROUPS.get(name, name)
+
+
 def pytest_collection_modifyitems(config, items):
-    """Mark each test with the chapters its id names (`pytest -m ch03`), so one chapter runs alone."""
+    """Mark each test with the chapters its id names (`pytest -m ch03`), so one chapter runs alone;
+    give each its xdist group and put the heaviest groups first (a stable sort: same order on every worker)."""
     for item in items:
         for aid in set(CHAPTER.findall(item.nodeid.replace("_", " ").replace("-", " "))):
             item.add_marker(aid)
+        item.add_marker(pytest.mark.xdist_group(_group(item)))
+    rank = {g: i for i, g in enumerate(FIRST)}
+    items.sort(key=lambda item: rank.get(_group(item), len(FIRST)))
 
 
 _seconds_per_file: dict[str, float] = {}
