@@ -62,7 +62,7 @@ lint: $(STAMP)
 
 ## everything CI checks (run .ci/run first on a fresh machine: it installs the system packages)
 test: lint
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -ra -n 2 --dist loadgroup --no-loadscope-reorder
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -ra -n 2
 
 ## the inner loop: no notebook grading, site build or browser (tests marked slow); one chapter: CH=ch03
 test-fast: $(STAMP)

@@ -9,6 +9,7 @@ serves its own viewer (book/_static/widget_viewer.js).
 from __future__ import annotations
 
 import functools
+import importlib.util
 import http.server
 import os
 import re
@@ -223,32 +224,45 @@ def pytest_configure(config):
         config.addinivalue_line("markers", f"{aid}: tests of chapter {aid} (applied from the test id)")
 
 
-# `make test` runs on two workers (pytest-xdist, --dist loadgroup). A group runs on one worker:
-# files whose session fixtures write the same place share a group (the site build, course_lib's
-# wheel and the Colab stand-in's virtualenv); every other file is its own group, so its module
-# fixtures (a graded class) run once; test_grading splits by chapter. Heaviest groups go first.
+# `make test` runs on two workers (pytest-xdist). One group runs on one worker: files whose session
+# fixtures write the same place share a group (the site build; course_lib's wheel and the Colab
+# stand-in's virtualenv); every other file is its own group, so its module fixtures (a graded class)
+# run once; test_grading splits by chapter. The heaviest groups go first.
 SHARED_GROUPS = {"test_site.py": "site", "test_site_ch01.py": "site", "test_site_ch04.py": "site",
                  "test_colab_standin.py": "wheel", "test_publish.py": "wheel", "test_gradescope.py": "wheel"}
 BY_CHAPTER = {"test_grading.py"}
 FIRST = ["site", "wheel", "test_exercise_variants.py", "test_autograder_safety.py"]
 
 
-def _group(item) -> str:
-    name = item.path.name
+def group_of(nodeid: str) -> str:
+    name = nodeid.split("::")[0].rsplit("/", 1)[-1]
     if name in BY_CHAPTER:
-        return name + ":" + ",".join(sorted(m.name for m in item.iter_markers() if CHAPTER.fullmatch(m.name)))
+        return name + ":" + ",".join(sorted(set(CHAPTER.findall(nodeid))))
     return SHARED_GROUPS.get(name, name)
 
 
 def pytest_collection_modifyitems(config, items):
     """Mark each test with the chapters its id names (`pytest -m ch03`), so one chapter runs alone;
-    give each its xdist group and put the heaviest groups first (a stable sort: same order on every worker)."""
+    put the heaviest groups first (a stable sort: the same order on every worker)."""
     for item in items:
         for aid in set(CHAPTER.findall(item.nodeid.replace("_", " ").replace("-", " "))):
             item.add_marker(aid)
-        item.add_marker(pytest.mark.xdist_group(_group(item)))
     rank = {g: i for i, g in enumerate(FIRST)}
-    items.sort(key=lambda item: rank.get(_group(item), len(FIRST)))
+    items.sort(key=lambda item: rank.get(group_of(item.nodeid), len(FIRST)))
+
+
+if importlib.util.find_spec("xdist"):
+    def pytest_xdist_make_scheduler(config, log):
+        """Whole groups (group_of) to a worker, in collection order. (xdist's own --dist loadgroup
+        reads marks that it cannot attach under pytest 9: every test ended up a group of its own.)"""
+        from xdist.scheduler import LoadScopeScheduling
+
+        class GroupScheduling(LoadScopeScheduling):
+            def _split_scope(self, nodeid):
+                return group_of(nodeid)
+
+        config.option.loadscopereorder = False
+        return GroupScheduling(config, log)
 
 
 _seconds_per_file: dict[str, float] = {}
