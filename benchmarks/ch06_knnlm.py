@@ -3,8 +3,9 @@
 Each model (benchmarks/ch06_train_gpt.py; seed 1337 is chapter 5's run) gets its datastore over the
 whole training split (1,003,853 entries: the read-out's input after each character, and the
 character that followed), a faiss IVF-Flat index over it (1,024 cells, 16 probed), and the 1,024
-nearest neighbours of every position of the test split (and, for the tuning model, of the validation split), found once and cached
-(--prepare SEED ... does only this, so it can run as each model finishes training). Then:
+nearest neighbours of every position of the test split (and, for the tuning model, of the
+validation split), found once and cached (--prepare SEED ... does only this, so it can run as
+each model finishes training). Then:
 
 - tuning (validation split of seed 1337 only): a grid over lambda, k and the temperature tau (as a
   multiple of the median distance to the nearest key, so that it carries over to other models);
