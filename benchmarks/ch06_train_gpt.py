@@ -91,7 +91,7 @@ def main():
         cpu = time.process_time() - cpu0
         torch.save({"model": res.model.state_dict(), "model_config": vars(model_config), "seed": seed},
                    checkpoint_path(seed))
-        with open(RESULTS.with_suffix(".lock"), "w") as lock:    # another process may be writing its seeds
+        with open(CHECKPOINTS / "results.lock", "w") as lock:    # another process may be writing its seeds
             fcntl.flock(lock, fcntl.LOCK_EX)
             record(seed, cpu, res, model_config, cfg, tok, train_data)
 
