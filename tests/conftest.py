@@ -9,7 +9,6 @@ serves its own viewer (book/_static/widget_viewer.js).
 from __future__ import annotations
 
 import functools
-import importlib.util
 import http.server
 import os
 import re
@@ -251,18 +250,18 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: rank.get(group_of(item.nodeid), len(FIRST)))
 
 
-if importlib.util.find_spec("xdist"):
-    def pytest_xdist_make_scheduler(config, log):
-        """Whole groups (group_of) to a worker, in collection order. (xdist's own --dist loadgroup
-        reads marks that it cannot attach under pytest 9: every test ended up a group of its own.)"""
-        from xdist.scheduler import LoadScopeScheduling
+@pytest.hookimpl(optionalhook=True)   # xdist's hook: unknown (and unused) where xdist is not loaded
+def pytest_xdist_make_scheduler(config, log):
+    """Whole groups (group_of) to a worker, in collection order. (xdist's own --dist loadgroup
+    reads marks that it cannot attach under pytest 9: every test ended up a group of its own.)"""
+    from xdist.scheduler import LoadScopeScheduling
 
-        class GroupScheduling(LoadScopeScheduling):
-            def _split_scope(self, nodeid):
-                return group_of(nodeid)
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return group_of(nodeid)
 
-        config.option.loadscopereorder = False
-        return GroupScheduling(config, log)
+    config.option.loadscopereorder = False
+    return GroupScheduling(config, log)
 
 
 _seconds_per_file: dict[str, float] = {}
