@@ -18,11 +18,11 @@ each model finishes training). Then:
 - cost: CPU-milliseconds per generated character with and without the lookup (faiss and exact
   search), side by side, alternating, one thread, five rounds; and samples from the same seed.
 
---eval-seeds 1337 reads the test split with the tuned model alone; the spread is then over five
-disjoint consecutive parts of the test split (the committed run: training five more models did not
-fit the shared machine it ran on).
+The committed run read the test split with the models of seeds 0-4 (the default). --eval-seeds 1337
+reads it with the tuned model alone; the spread is then over five disjoint consecutive parts of the
+test split.
 
-    nice -n 5 .venv/bin/python benchmarks/ch06_knnlm.py --prepare 1337 0 1    # neighbours, cached
+    nice -n 5 .venv/bin/python benchmarks/ch06_knnlm.py --prepare 1337 0 1 2 3 4    # neighbours, cached
     nice -n 5 .venv/bin/python benchmarks/ch06_knnlm.py [--data PATH] [--eval-seeds 0 1 2 3 4] [--generation-only]
 """
 from __future__ import annotations

@@ -16,8 +16,8 @@ retrieval the same characters are scored after a full block (64 characters) of c
   nothing handed over). It says whether the model can copy from what is in front of it at all;
 - samples: the same sampling seed, with and without a retrieved passage, and the passage itself.
 
---eval-seeds 1337 reads the test split with the tuned model alone, the spread then over five parts of
-the test split (the committed run, as in ch06_knnlm.py).
+The committed run read the test split with the models of seeds 0-4 (the default). --eval-seeds 1337
+reads it with the tuned model alone, the spread then over five parts of the test split.
 
     nice -n 5 .venv/bin/python benchmarks/ch06_ralm.py [--data PATH] [--eval-seeds 0 1 2 3 4]
 """
