@@ -214,7 +214,12 @@ def wait_for_mathjax(page):
 
 # ---- markers and the CI time budget --------------------------------------------------------------
 CHAPTER = re.compile(r"\bch\d\d\b")
-CI_BUDGET_S = 20 * 60   # `make test` on a fresh clone, 2 cores, all six chapters (CONTRIBUTING.md)
+CI_BUDGET_S = 20 * 60   # `make test` on a fresh clone, 2 cores, every chapter (CONTRIBUTING.md)
+
+
+def chapters_of(nodeid: str) -> list[str]:
+    """The chapters a test id names (test_ch03_x, test_x[ch03], tests/variants ch03-...), sorted."""
+    return sorted(set(CHAPTER.findall(nodeid.replace("_", " ").replace("-", " "))))
 
 
 def pytest_configure(config):
@@ -236,7 +241,7 @@ FIRST = ["site", "wheel", "test_exercise_variants.py", "test_autograder_safety.p
 def group_of(nodeid: str) -> str:
     name = nodeid.split("::")[0].rsplit("/", 1)[-1]
     if name in BY_CHAPTER:
-        return name + ":" + ",".join(sorted(set(CHAPTER.findall(nodeid))))
+        return name + ":" + ",".join(chapters_of(nodeid))
     return SHARED_GROUPS.get(name, name)
 
 
@@ -244,7 +249,7 @@ def pytest_collection_modifyitems(config, items):
     """Mark each test with the chapters its id names (`pytest -m ch03`), so one chapter runs alone;
     put the heaviest groups first (a stable sort: the same order on every worker)."""
     for item in items:
-        for aid in set(CHAPTER.findall(item.nodeid.replace("_", " ").replace("-", " "))):
+        for aid in chapters_of(item.nodeid):
             item.add_marker(aid)
     rank = {g: i for i, g in enumerate(FIRST)}
     items.sort(key=lambda item: rank.get(group_of(item.nodeid), len(FIRST)))
