@@ -12,6 +12,8 @@ each model finishes training). Then:
 - measurement (test split, read once per model, at the tuned setting): the test loss of the model
   alone and of the kNN-LM for each of the seeds 0-4, none of which was used for tuning;
   course_lib.protocol.compare over the seeds for the interval and the verdict word;
+- reported, not chosen from: the test loss over the same lambda x k grid at each model's tau, mean
+  over the models (the page compares the setting chosen on validation with the grid's best on test);
 - where it helps: the loss per kind of character (inside speaker names seen in the training text,
   names never seen there, first letters of words, other letters, spaces and punctuation), per
   speaker name and per fifth of the test split, averaged over the five seeds;
@@ -146,7 +148,11 @@ def evaluate(seed, setting, tok, text, spans, classes, who, train_names):
     start, end = spans["test"]
     by_class, by_name = loss_by_kind(nll_lm, nll_knn, classes[start + 1:end], who[start + 1:end], train_names)
     parts = np.array_split(np.arange(len(nll_lm)), PARTS)
+    # reported, never chosen from: the test loss over the lambda x k grid at this model's tau
+    curves = {str(kk): [float(interpolated_nll(t["lm_logp"], pk, la).mean()) for la in LAMBDAS]
+              for kk in KS for pk in [knn_target_prob(t["d"], t["v"], t["y"], kk, tau)]}
     return {"loss_model": float(nll_lm.mean()), "loss_knn": float(nll_knn.mean()), "tau": tau,
+            "test_curves": curves,
             "median_nearest_distance_val": d1, "positions": len(nll_lm),
             "target_among_k_neighbours": float((t["v"][:, :k] == t["y"][:, None]).any(1).mean()),
             "search_cpu_seconds": float(t["search_cpu_seconds"]),
@@ -257,7 +263,13 @@ def main():
                    "model": vars(diff.b), "knn": vars(diff.a),
                    "knn_minus_model": diff.diff, "low": diff.low, "high": diff.high, "word": diff.word,
                    "paired_difference": vars(summarize([x - y for x, y in zip(a, b)]))},
-        "per_seed": {str(s_): {k_: v for k_, v in r.items() if k_ not in ("by_name",)} for s_, r in per_seed.items()},
+        "test_curves_after_choice": {       # reported only: every choice was made on validation
+            "about": "mean over the eval models of the test loss at each lambda (grid order) and k, at each "
+                     "model's tau; computed after the setting was fixed, never used to choose it",
+            "curves": {kk: [float(np.mean([r["test_curves"][kk][j] for r in runs])) for j in range(len(LAMBDAS))]
+                       for kk in map(str, KS)}},
+        "per_seed": {str(s_): {k_: v for k_, v in r.items() if k_ not in ("by_name", "test_curves")}
+                     for s_, r in per_seed.items()},
         "generation": speed, "samples": samples, "train_names": sorted(train_names),
     }, indent=1, default=float))
     print(f"wrote {RESULTS}")
