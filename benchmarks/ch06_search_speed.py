@@ -53,8 +53,9 @@ def hnsw_index(keys: np.ndarray, m: int, ef_construction: int, slices: int | Non
     index.hnsw.efConstruction = ef_construction
     print(f"HNSW M={m} efC={ef_construction}: linking {len(keys):,} keys{how} ...", flush=True)
     t0 = time.process_time()
-    for start in range(0, len(keys), slices or len(keys)):
-        index.add(keys[start:start + (slices or len(keys))])
+    step = slices or len(keys)
+    for start in range(0, len(keys), step):
+        index.add(keys[start:start + step])
     cpu = time.process_time() - t0
     print(f"HNSW built: {cpu:,.0f} CPU-s, {len(keys) / cpu:,.0f} keys/CPU-s", flush=True)
     faiss.write_index(index, str(path))
